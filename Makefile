@@ -1,0 +1,40 @@
+# gm-lab: one command per job. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KERNEL := gm-lab
+PROFILE ?= default
+
+# Datasets: $GM_DATA_DIR if set; else ./data, or the offline mirror ../shared/data when
+# ./data has no MNIST and the mirror exists (the machines here have no internet).
+ifeq ($(GM_DATA_DIR),)
+  ifeq ($(wildcard data/MNIST/raw/*)$(wildcard ../shared/data/MNIST/raw/*),$(wildcard ../shared/data/MNIST/raw/*))
+    GM_DATA_DIR := $(abspath ../shared/data)
+  else
+    GM_DATA_DIR := $(abspath data)
+  endif
+endif
+export GM_DATA_DIR
+
+.PHONY: help setup test report lab bench clean-report
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.requirements-installed  ## Create .venv, install pinned requirements, gm_lib, kernel, FID weights
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "gm-lab (.venv)" >/dev/null
+	@echo "setup done: kernel '$(KERNEL)', data root $(GM_DATA_DIR)"
+
+$(VENV)/.requirements-installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+test:  ## Lint (ruff) and run the test suite (pytest)
+	$(BIN)/ruff check gm_lib tests bench
+	$(BIN)/python -m pytest
+
+lab:  ## JupyterLab on the project's kernel
+	$(BIN)/jupyter lab notebooks/
