@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -313,9 +314,11 @@ def _load_svhn(root: Path, split, download) -> tuple[Tensor, Tensor]:
         mat = loadmat(path)
         x, y = mat["X"], mat["y"]
     except Exception as error:  # scipy raises many types for damaged files
-        raise DatasetCorrupt(f"{path} cannot be read as SVHN .mat ({type(error).__name__}); restore the original") from None
+        reason = type(error).__name__
+        raise DatasetCorrupt(f"{path} cannot be read as SVHN .mat ({reason}); restore the original") from None
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.dtype != np.uint8 or y.shape[0] != x.shape[3]:
-        raise DatasetCorrupt(f"{path} holds X{x.shape} {x.dtype}, y{y.shape}; expected X (32, 32, 3, N) uint8, y (N, 1)")
+        found = f"X{x.shape} {x.dtype}, y{y.shape}"
+        raise DatasetCorrupt(f"{path} holds {found}; expected X (32, 32, 3, N) uint8, y (N, 1)")
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(3, 2, 0, 1)))
     labels = torch.from_numpy(y.reshape(-1).astype(np.int64) % 10)  # SVHN stores digit 0 as 10
     return images, labels
@@ -349,5 +352,6 @@ def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split
             cls(str(root), train=True, download=True)
             cls(str(root), train=False, download=True)
     except Exception as error:
-        raise DatasetUnavailable(f"dataset {name!r} not found under {root} and download failed ({error}): {fix}") from None
+        message = f"dataset {name!r} not found under {root} and download failed ({error}): {fix}"
+        raise DatasetUnavailable(message) from None
 

@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests never download: GM_OFFLINE=1 is set for the whole session."""
+
+import os
+
+import pytest
+
+from gm_lib.paths import data_root
+
+os.environ["GM_OFFLINE"] = "1"
+
+
+def _has_mirror(folder: str) -> bool:
+    return (data_root() / folder / "raw" / "train-images-idx3-ubyte").exists()
+
+
+@pytest.fixture
+def mnist_root():
+    """The offline mirror root, or a skip with the reason when GM_DATA_DIR lacks MNIST."""
+    if not _has_mirror("MNIST"):
+        pytest.skip(f"MNIST mirror not found under {data_root()}: set GM_DATA_DIR=../shared/data")
+    return data_root()
+
+
+@pytest.fixture
+def fashion_root():
+    if not _has_mirror("FashionMNIST"):
+        pytest.skip(f"Fashion-MNIST mirror not found under {data_root()}: set GM_DATA_DIR=../shared/data")
+    return data_root()
