@@ -354,4 +354,3 @@ def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split
     except Exception as error:
         message = f"dataset {name!r} not found under {root} and download failed ({error}): {fix}"
         raise DatasetUnavailable(message) from None
-
