@@ -1,0 +1,98 @@
+"""Walking through latent spaces: interpolation, per-dimension perturbation, encoding a dataset, t-SNE.
+
+Every function takes a ``decode`` callable ``z (B, d) -> x (B, C, H, W)`` in ``[0, 1]`` (an
+autoencoder's ``decode`` or a GAN's ``generate``), so one code path serves every family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gm_lib.data import ImageDataset
+
+__all__ = ["interpolate_latent", "interpolate_pixels", "perturb_latent", "encode_dataset", "tsne_embedding"]
+
+Decode = Callable[[Tensor], Tensor]
+
+
+@torch.no_grad()
+def interpolate_latent(decode: Decode, z0: Tensor, z1: Tensor, steps: int = 10) -> Tensor:
+    """Decode the straight line from ``z0`` to ``z1`` (each ``(d,)``).
+
+    Returns:
+        ``(steps, C, H, W)`` in ``[0, 1]``; first and last rows decode ``z0`` and ``z1``.
+    """
+    t = torch.linspace(0, 1, steps, device=z0.device).unsqueeze(1)  # (steps, 1)
+    return decode((1 - t) * z0 + t * z1)
+
+
+def interpolate_pixels(x0: Tensor, x1: Tensor, steps: int = 10) -> Tensor:
+    """Blend two images in data space (the baseline latent interpolation is compared to).
+
+    Args:
+        x0, x1: ``(C, H, W)`` in ``[0, 1]``.
+
+    Returns:
+        ``(steps, C, H, W)`` in ``[0, 1]``.
+    """
+    t = torch.linspace(0, 1, steps, device=x0.device).view(-1, 1, 1, 1)
+    return (1 - t) * x0 + t * x1
+
+
+@torch.no_grad()
+def perturb_latent(decode: Decode, z: Tensor, dims: list[int] | range, eps: Tensor | None = None) -> Tensor:
+    """Move one latent coordinate at a time: ``z + ε·e_i`` for each ``i`` in ``dims`` and each ``ε``.
+
+    Args:
+        z: ``(d,)`` base code.
+        dims: coordinates to perturb.
+        eps: offsets (default ``linspace(-5, 4, 10)``, the course's range).
+
+    Returns:
+        ``(len(dims), len(eps), C, H, W)`` in ``[0, 1]``: row i varies coordinate ``dims[i]``.
+    """
+    eps = torch.linspace(-5, 4, 10) if eps is None else eps
+    eps = eps.to(z.device)
+    rows = []
+    for i in dims:
+        codes = z.repeat(len(eps), 1)  # (E, d)
+        codes[:, i] += eps
+        rows.append(decode(codes))
+    return torch.stack(rows)
+
+
+@torch.no_grad()
+def encode_dataset(embed: Callable[[Tensor], Tensor], data: ImageDataset, batch_size: int = 500):
+    """Latent codes of a whole split.
+
+    Args:
+        embed: ``x (B, C, H, W) in [0, 1] -> (B, d)`` (e.g. a VAE's posterior mean).
+        data: the split to encode, in stored order.
+
+    Returns:
+        ``(z, y)``: numpy arrays ``(N, d)`` float32 and ``(N,)`` int64.
+    """
+    codes, labels = [], []
+    device = getattr(embed, "__self__", None)
+    device = device.device if device is not None and hasattr(device, "device") else torch.device("cpu")
+    for x, y in data.batches(batch_size):
+        codes.append(embed(x.to(device)).float().cpu())
+        labels.append(y)
+    return torch.cat(codes).numpy(), torch.cat(labels).numpy()
+
+
+def tsne_embedding(z: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
+    """2-D t-SNE of codes ``(N, d)`` with scikit-learn (PCA init, so runs are reproducible).
+
+    Returns:
+        ``(N, 2)`` float array. Distances between clusters in t-SNE maps carry little meaning;
+        use :func:`gm_lib.metrics.knn_accuracy` for a number.
+    """
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(np.asarray(z, dtype=np.float32))
