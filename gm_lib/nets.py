@@ -1,0 +1,140 @@
+"""DCGAN-style convolutional networks for 28×28×1 and 32×32×3 images, and a small MLP.
+
+Every autoencoder (VAE, WAE, latent-critic VAE) uses the same :class:`Encoder` and
+:class:`Decoder`, and the GAN generator is the same :class:`Decoder`, so the families are
+compared at equal capacity. Architecture after Radford et al. (2016, DCGAN): stride-2
+4×4 convolutions, LeakyReLU(0.2) on the way down, BatchNorm + ReLU on the way up.
+
+Spatial pyramids (``width`` = channels of the first conv, doubled each stage):
+    28×28: 28 → 14 → 7          (2 stride-2 stages)
+    32×32: 32 → 16 → 8 → 4      (3 stride-2 stages)
+
+Outputs are pre-activation: the Decoder returns logits (apply ``sigmoid`` for [0, 1] or
+``tanh`` for [-1, 1]); the Critic returns one unbounded score per image (no sigmoid).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import Tensor, nn
+
+__all__ = ["Encoder", "Decoder", "Critic", "MLP", "conv_stages"]
+
+ImageShape = tuple[int, int, int]
+_STAGES = {28: 2, 32: 3}
+
+
+def conv_stages(image_shape: ImageShape) -> tuple[int, int]:
+    """``(number of stride-2 stages, bottom spatial size)`` for an image shape ``(C, H, W)``.
+
+    Raises:
+        ValueError: if the shape is not ``(C, 28, 28)`` or ``(C, 32, 32)``.
+    """
+    if len(image_shape) != 3 or image_shape[1] != image_shape[2] or image_shape[1] not in _STAGES:
+        raise ValueError(f"image_shape={image_shape} unsupported; use (C, 28, 28) or (C, 32, 32)")
+    n = _STAGES[image_shape[1]]
+    return n, image_shape[1] // 2**n
+
+
+def _down_body(image_shape: ImageShape, width: int, norm: Literal["batch", "none"]) -> tuple[nn.Sequential, int]:
+    """Stride-2 conv stack ``(B, C, H, W) -> (B, F)``; returns the module and F."""
+    n, bottom = conv_stages(image_shape)
+    layers: list[nn.Module] = []
+    channels = image_shape[0]
+    for i in range(n):
+        out = width * 2**i
+        layers.append(nn.Conv2d(channels, out, 4, stride=2, padding=1, bias=(norm == "none" or i == 0)))
+        # DCGAN: no BatchNorm on the first discriminator layer.
+        if norm == "batch" and i > 0:
+            layers.append(nn.BatchNorm2d(out))
+        layers.append(nn.LeakyReLU(0.2))
+        channels = out
+    layers.append(nn.Flatten())
+    return nn.Sequential(*layers), channels * bottom * bottom
+
+
+class Encoder(nn.Module):
+    """Image to vector: ``(B, C, H, W)`` in any range → ``(B, out_dim)`` (no output activation).
+
+    A VAE uses ``out_dim = 2 * latent_dim`` (mean and log-variance), a WAE ``latent_dim``.
+    No normalisation layers, so per-sample codes do not depend on the rest of the batch.
+    """
+
+    def __init__(self, image_shape: ImageShape, out_dim: int, width: int = 32):
+        super().__init__()
+        self.body, features = _down_body(image_shape, width, "none")
+        self.head = nn.Linear(features, out_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
+
+
+class Decoder(nn.Module):
+    """Latent to image logits: ``(B, latent_dim)`` → ``(B, C, H, W)`` pre-activation.
+
+    Mirror of :class:`Encoder` (linear to the bottom feature map, then stride-2 transposed
+    convolutions with BatchNorm + ReLU); also the GAN generator.
+    """
+
+    def __init__(self, image_shape: ImageShape, latent_dim: int, width: int = 32):
+        super().__init__()
+        n, bottom = conv_stages(image_shape)
+        channels = width * 2 ** (n - 1)
+        self.stem = nn.Sequential(
+            nn.Linear(latent_dim, channels * bottom * bottom, bias=False),
+            nn.Unflatten(1, (channels, bottom, bottom)),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+        )
+        layers: list[nn.Module] = []
+        for i in reversed(range(n - 1)):
+            out = width * 2**i
+            layers += [nn.ConvTranspose2d(channels, out, 4, 2, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
+            channels = out
+        layers.append(nn.ConvTranspose2d(channels, image_shape[0], 4, 2, 1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.body(self.stem(z))
+
+
+class Critic(nn.Module):
+    """Image to one score: ``(B, C, H, W)`` → ``(B,)`` unbounded (no sigmoid).
+
+    Args:
+        norm: ``"batch"`` for the DCGAN discriminator; ``"none"`` for WGAN critics, since
+            BatchNorm couples samples and breaks the per-sample gradient penalty
+            (Gulrajani et al. 2017, Sec. 4).
+    """
+
+    def __init__(self, image_shape: ImageShape, width: int = 32, norm: Literal["batch", "none"] = "none"):
+        super().__init__()
+        if norm not in ("batch", "none"):
+            raise ValueError(f"norm={norm!r} unknown; use 'batch' or 'none'")
+        self.body, features = _down_body(image_shape, width, norm)
+        self.head = nn.Linear(features, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x)).squeeze(1)
+
+
+class MLP(nn.Module):
+    """Fully connected net ``(B, in_dim)`` → ``(B, out_dim)``; ``depth`` hidden layers of
+    ``hidden`` units with LeakyReLU(0.2) and no normalisation (safe under gradient penalties).
+    ``out_dim == 1`` still returns ``(B, 1)``; squeeze at the call site."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int = 256, depth: int = 2):
+        super().__init__()
+        if depth < 0:
+            raise ValueError(f"depth={depth} must be >= 0")
+        layers: list[nn.Module] = []
+        size = in_dim
+        for _ in range(depth):
+            layers += [nn.Linear(size, hidden), nn.LeakyReLU(0.2)]
+            size = hidden
+        layers.append(nn.Linear(size, out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
