@@ -9,7 +9,7 @@ Every family provides a frozen dataclass config with a ``build()`` method return
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
