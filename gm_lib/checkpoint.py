@@ -1,0 +1,261 @@
+"""Checkpoint plumbing for :mod:`gm_lib.train`: atomic writes, RNG capture, config round-trips, History.
+
+A checkpoint is one ``torch.save`` file (``checkpoint.pt``) holding only tensors, numbers,
+strings, lists and dicts, so it loads with ``torch.load(weights_only=True)`` (no arbitrary
+pickle). Keys:
+
+    model          the model's ``state_dict``
+    optimizers     ``{name: optimizer.state_dict()}``
+    rng            torch / cuda / numpy / random states and the BatchStream state
+    step           last completed step (int)
+    finished       True once the run reached ``steps`` or its time budget
+    history        :meth:`History.to_dict`
+    model_config   :func:`encode_config` of the model's dataclass config
+    train_config   ``dataclasses.asdict(TrainConfig)``
+    data_spec      ``dataclasses.asdict(DataSpec)``
+    version        ``gm_lib.__version__``
+
+Every write goes to a temporary file in the same folder, is fsync'ed, then ``os.replace``'d
+over the target: a crash (even SIGKILL) leaves either the old file or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CheckpointError",
+    "History",
+    "atomic_write",
+    "remove_temp_files",
+    "load_checkpoint",
+    "save_checkpoint",
+    "capture_rng",
+    "restore_rng",
+    "encode_config",
+    "decode_config",
+    "class_path",
+]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+_TEMP_SUFFIX = ".tmp"
+_REQUIRED_KEYS = ("model", "optimizers", "rng", "step", "finished", "history", "train_config")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is unreadable, truncated, or belongs to a different run."""
+
+
+# ---------------------------------------------------------------- history
+
+
+@dataclass
+class History:
+    """What a run recorded.
+
+    Attributes:
+        steps: one dict per logging window: ``step`` (last step of the window), ``time``
+            (seconds of training wall time since the run began, across resumes), and the
+            mean of each loss term over the window.
+        evals: one dict per evaluation: ``step``, ``time`` and the mean validation loss terms.
+        wall_time: seconds of training wall time, summed over resumed segments.
+        stopped_early: True when the ``max_minutes`` budget ended the run.
+        stopped_at: the last completed step when it stopped early, else ``None``.
+    """
+
+    steps: list[dict] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)
+    wall_time: float = 0.0
+    stopped_early: bool = False
+    stopped_at: int | None = None
+
+    def to_frame(self):
+        """The per-step records as a pandas DataFrame (one row per logging window)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.steps)
+
+    def eval_frame(self):
+        """The validation records as a pandas DataFrame (one row per evaluation)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.evals)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> History:
+        return cls(**data)
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``history.json`` (everything) and ``history.csv`` (the steps), atomically."""
+        directory = Path(directory)
+        atomic_write(directory / "history.json", json.dumps(self.to_dict(), indent=1).encode())
+        atomic_write(directory / "history.csv", self.to_frame().to_csv(index=False).encode())
+
+    @classmethod
+    def load(cls, directory: str | Path) -> History:
+        """Read ``history.json`` from ``directory``."""
+        return cls.from_dict(json.loads((Path(directory) / "history.json").read_text()))
+
+
+# ---------------------------------------------------------------- atomic files
+
+
+def atomic_write(path: Path, data: bytes | None = None, *, obj: Any = None) -> None:
+    """Write ``data`` (bytes) or ``torch.save(obj)`` to ``path`` all-or-nothing.
+
+    Temp file in the same folder (same filesystem, so ``os.replace`` is atomic), fsync, replace,
+    then fsync the folder so the rename itself survives a power cut.
+    """
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}{_TEMP_SUFFIX}")
+    try:
+        with open(temp, "wb") as handle:
+            if data is not None:
+                handle.write(data)
+            else:
+                torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # some filesystems do not allow opening folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_temp_files(directory: Path) -> list[Path]:
+    """Delete temp files a killed writer left behind in ``directory``; returns what was removed."""
+    stale = list(Path(directory).glob(f".*{_TEMP_SUFFIX}"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Atomically ``torch.save`` a checkpoint dict (see the module docstring for its keys)."""
+    atomic_write(path, obj=state)
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CheckpointError: the file is truncated, corrupt or not a gm_lib checkpoint; the message
+            names the file and the fix.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    fix = "delete it (the run restarts from scratch) or pass force=True to get_or_train"
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # zip, pickle and EOF errors all mean the same thing here
+        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({reason}); {fix}") from None
+    missing = [key for key in _REQUIRED_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} is not a gm_lib training checkpoint (missing {missing}); {fix}")
+    return state
+
+
+# ---------------------------------------------------------------- RNG states
+
+
+def capture_rng() -> dict:
+    """torch (CPU and CUDA), numpy and ``random`` states as tensors and plain values."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "random": {"version": version, "internal": list(internal), "gauss": gauss},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict) -> None:
+    """Inverse of :func:`capture_rng`."""
+    torch.set_rng_state(state["torch"].cpu())
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
+                         numpy_state["has_gauss"], numpy_state["cached"]))
+    random_state = state["random"]
+    random.setstate((random_state["version"], tuple(random_state["internal"]), random_state["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+# ---------------------------------------------------------------- configs
+
+
+def class_path(cls: type) -> str:
+    """``module:qualname`` of a class, the form :func:`decode_config` imports."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def encode_config(value: Any) -> Any:
+    """A (nested) dataclass config as JSON-able values that :func:`decode_config` inverts exactly.
+
+    Dataclasses become ``{"__class__": "module:qualname", "fields": {...}}`` and tuples
+    ``{"__tuple__": [...]}``, so the rebuilt config compares equal to the original.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: encode_config(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return {"__class__": class_path(type(value)), "fields": fields}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode_config(v) for v in value]}
+    if isinstance(value, list):
+        return [encode_config(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): encode_config(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(f"config value {value!r} of type {type(value).__name__} cannot be saved; use plain values")
+
+
+def decode_config(value: Any) -> Any:
+    """Inverse of :func:`encode_config` (imports the config classes by path)."""
+    if isinstance(value, dict) and "__class__" in value:
+        module_name, qualname = value["__class__"].split(":")
+        cls = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+        return cls(**{k: decode_config(v) for k, v in value["fields"].items()})
+    if isinstance(value, dict) and "__tuple__" in value:
+        return tuple(decode_config(v) for v in value["__tuple__"])
+    if isinstance(value, list):
+        return [decode_config(v) for v in value]
+    if isinstance(value, dict):
+        return {k: decode_config(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,440 @@
+"""The training engine: one loop for every model family, with checkpoints, exact resume and load-or-train.
+
+Contract. A model (:class:`gm_lib.models.base.GenerativeModel`) owns its maths: it builds its
+optimizers and performs one step in ``training_step(next_batch, optimizers)``. The engine owns
+everything else:
+
+* seeding (:func:`set_seed`) and the device (:func:`select_device`);
+* data: ``data.stream(batch_size, seed)``; ``next_batch()`` returns the next images only,
+  float ``(B, C, H, W)`` in ``[0, 1]`` on the device (channels_last when asked);
+* precision: the step runs inside ``torch.autocast(device_type, bfloat16, enabled=precision == "bf16")``;
+* checkpoints every ``checkpoint_every`` steps and at the end, written atomically (see
+  :mod:`gm_lib.checkpoint`), holding weights, optimizer states, every RNG state and the data
+  stream position, so a run killed at any point and resumed ends bit-identical to an
+  uninterrupted one (on the same device and thread count);
+* a NaN/inf guard: a non-finite loss term raises :class:`TrainingDiverged` naming the step and
+  term; weights are checked before every checkpoint, so the last good one is never overwritten;
+* a wall-time budget (``max_minutes``): the run stops cleanly and records where;
+* history (mean loss terms per ``log_every`` window, validation evaluations) saved as
+  ``history.json`` / ``history.csv`` beside the checkpoint.
+
+:func:`get_or_train` adds a cache keyed by a hash of the model config, data, train config and
+gm_lib's training code: a finished run is loaded, an unfinished one resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import gm_lib
+from gm_lib.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    History,
+    atomic_write,
+    capture_rng,
+    class_path,
+    decode_config,
+    encode_config,
+    load_checkpoint,
+    remove_temp_files,
+    restore_rng,
+    save_checkpoint,
+)
+from gm_lib.data import DataSpec, ImageDataset
+from gm_lib.models.base import GenerativeModel
+from gm_lib.paths import cache_dir
+
+__all__ = [
+    "TrainConfig",
+    "TrainingDiverged",
+    "CheckpointError",
+    "History",
+    "set_seed",
+    "select_device",
+    "train",
+    "get_or_train",
+    "load_checkpoint",
+    "load_model",
+    "run_hash",
+    "code_hash",
+]
+
+# Code that cannot change a trained model: editing it must not invalidate the cache.
+_CODE_HASH_EXCLUDE = ("report/", "results.py", "profiles.py")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train (the model config says what).
+
+    Attributes:
+        steps: optimisation steps (for GANs: generator updates).
+        batch_size: images per ``next_batch()`` call.
+        max_minutes: wall-time budget in minutes (``None``: none); the run stops cleanly when spent.
+        seed: seeds torch/numpy/random and the data order.
+        checkpoint_every: steps between checkpoints (one is always written at the end).
+        eval_every: steps between validation evaluations (``None``: only at the end, if val data).
+        eval_batches: evaluation averages ``model.evaluation_losses`` over up to this many batches.
+        log_every: steps per history record (each record is the window's mean).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        precision: ``fp32`` or ``bf16`` (autocast around the training step and evaluation).
+        channels_last: store the model and batches in NHWC memory format.
+    """
+
+    steps: int
+    batch_size: int = 64
+    max_minutes: float | None = None
+    seed: int = 0
+    checkpoint_every: int = 500
+    eval_every: int | None = None
+    eval_batches: int = 20
+    log_every: int = 10
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"
+    channels_last: bool = False
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "checkpoint_every", "eval_batches", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"TrainConfig.precision={self.precision!r}; choose 'fp32' or 'bf16'")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss term or a weight became NaN/inf; the last good checkpoint is left untouched."""
+
+
+def set_seed(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and ``random`` from one integer."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available else CPU; ``cpu``; ``cuda`` (raises if there is no GPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device={name!r}; choose 'auto', 'cpu' or 'cuda'")
+    return torch.device(name)
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class _Run:
+    """State of one training run; :meth:`loop` does the work."""
+
+    def __init__(self, model, data, config, run_dir, val_data, progress):
+        self.model, self.data, self.config, self.val_data = model, data, config, val_data
+        self.run_dir, self.path, self.progress = run_dir, run_dir / CHECKPOINT_NAME, progress
+        self.device = select_device(config.device)
+        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        model.to(self.device, memory_format=self.memory_format).train()
+        self.optimizers = model.configure_optimizers()
+        self.stream = data.stream(config.batch_size, config.seed)
+        self.step, self.history, self.finished, self.saved_step = 0, History(), False, None
+        self.pending: list[tuple[int, dict[str, Tensor]]] = []
+
+    def next_batch(self) -> Tensor:
+        x, _ = next(self.stream)
+        return x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+
+    def autocast(self):
+        enabled = self.config.precision == "bf16"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    # -- checkpoints
+
+    def resume(self) -> None:
+        state = load_checkpoint(self.path, map_location=self.device)
+        self._check_same_run(state)
+        self.model.load_state_dict(state["model"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        restore_rng(state["rng"])
+        self.stream.load_state_dict(state["rng"]["stream"])
+        self.step, self.finished, self.saved_step = state["step"], state["finished"], state["step"]
+        self.history = History.from_dict(state["history"])
+
+    def _check_same_run(self, state: dict) -> None:
+        saved, current = state["train_config"], dataclasses.asdict(self.config)
+        if saved != current:
+            changed = sorted(k for k in current if saved.get(k) != current[k])
+            raise CheckpointError(
+                f"checkpoint {self.path} was written with a different TrainConfig (changed: {changed}); "
+                "use another run_dir, or resume=False / force=True to start over"
+            )
+        if _model_config_code(self.model) not in (None, state.get("model_config")):
+            raise CheckpointError(f"checkpoint {self.path} holds a different model config; use another run_dir")
+
+    def checkpoint(self) -> None:
+        self._check_weights_finite()
+        state = {
+            "model": self.model.state_dict(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "rng": {**capture_rng(), "stream": self.stream.state_dict()},
+            "step": self.step,
+            "finished": self.finished,
+            "history": self.history.to_dict(),
+            "model_config": _model_config_code(self.model),
+            "train_config": dataclasses.asdict(self.config),
+            "data_spec": dataclasses.asdict(self.data.spec),
+            "version": gm_lib.__version__,
+        }
+        save_checkpoint(self.path, state)
+        self.history.save(self.run_dir)
+        self.saved_step = self.step
+
+    def _check_weights_finite(self) -> None:
+        for name, tensor in self.model.state_dict().items():
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                self._diverged(self.step, f"weight {name!r}", float("nan"))
+
+    def _diverged(self, step: int, what: str, value: float) -> None:
+        last = f"{self.path} (step {self.saved_step}) is intact" if self.saved_step else "no checkpoint was written"
+        raise TrainingDiverged(
+            f"training diverged at step {step}: {what} = {value} is not finite; last good checkpoint {last}; "
+            "lower the learning rate or use precision='fp32', then retrain"
+        )
+
+    # -- logging and evaluation
+
+    def flush(self, elapsed: float) -> dict[str, float]:
+        """Check the buffered loss terms (one device sync per window) and record their mean."""
+        if not self.pending:
+            return {}
+        names = list(self.pending[-1][1])
+        values = torch.stack([torch.stack([losses[n].float() for n in names]) for _, losses in self.pending]).cpu()
+        bad = (~torch.isfinite(values)).nonzero()
+        if len(bad):
+            row, column = bad[0].tolist()
+            self._diverged(self.pending[row][0], f"loss term {names[column]!r}", values[row, column].item())
+        record = {"step": self.step, "time": round(elapsed, 3)}
+        record.update({n: v for n, v in zip(names, values.mean(0).tolist(), strict=True)})
+        self.history.steps.append(record)
+        self.pending.clear()
+        return record
+
+    @torch.no_grad()
+    def evaluate(self, elapsed: float) -> None:
+        """Mean of ``model.evaluation_losses`` over up to ``eval_batches`` validation batches.
+
+        Runs under a forked RNG seeded from the run seed: evaluations are comparable with each
+        other and do not shift the training random stream (so resume stays exact).
+        """
+        totals, count = {}, 0
+        devices = [self.device] if self.device.type == "cuda" else []
+        self.model.eval()
+        with torch.random.fork_rng(devices=devices, device_type=self.device.type):
+            torch.manual_seed(self.config.seed + 1)
+            for index, (x, _) in enumerate(self.val_data.batches(self.config.batch_size)):
+                if index == self.config.eval_batches:
+                    break
+                x = x.to(self.device).contiguous(memory_format=self.memory_format)
+                with self.autocast():
+                    losses = self.model.evaluation_losses(x)
+                for name, value in losses.items():
+                    totals[name] = totals.get(name, 0.0) + float(value) * len(x)
+                count += len(x)
+        self.model.train()
+        self.history.evals.append({"step": self.step, "time": round(elapsed, 3),
+                                   **{n: v / count for n, v in totals.items()}})
+
+    # -- the loop
+
+    def loop(self) -> History:
+        config, start = self.config, time.monotonic()
+        base = self.history.wall_time
+        elapsed = lambda: base + time.monotonic() - start  # wall time summed across resumes
+        bar = _progress_bar(config.steps, self.step, self.progress)
+        while self.step < config.steps:
+            with self.autocast():
+                losses = self.model.training_step(self.next_batch, self.optimizers)
+            self.step += 1
+            self.pending.append((self.step, {n: v.detach() for n, v in losses.items()}))
+            bar.update(1)
+            out_of_time = config.max_minutes is not None and elapsed() >= 60 * config.max_minutes
+            self._after_step(elapsed(), bar, last=out_of_time or self.step == config.steps)
+            if out_of_time and self.step < config.steps:
+                self.history.stopped_early, self.history.stopped_at = True, self.step
+                break
+        bar.close()
+        self.finished = True
+        self.history.wall_time = elapsed()
+        self.checkpoint()
+        return self.history
+
+    def _after_step(self, elapsed: float, bar, last: bool) -> None:
+        config, step = self.config, self.step
+        is_checkpoint = step % config.checkpoint_every == 0 and not last
+        if step % config.log_every == 0 or is_checkpoint or last:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in self.flush(elapsed).items() if k not in ("step", "time")})
+        wants_eval = config.eval_every is not None and step % config.eval_every == 0
+        if self.val_data is not None and (wants_eval or last):
+            self.evaluate(elapsed)
+        if is_checkpoint:
+            self.history.wall_time = elapsed
+            self.checkpoint()
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, mininterval=1.0, dynamic_ncols=True)
+
+
+def _model_config_code(model: GenerativeModel):
+    config = getattr(model, "config", None)
+    return encode_config(config) if dataclasses.is_dataclass(config) else None
+
+
+def train(
+    model: GenerativeModel,
+    data: ImageDataset,
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    val_data: ImageDataset | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` on ``data`` for ``config.steps`` steps, checkpointing into ``run_dir``.
+
+    With ``resume=True`` an existing ``run_dir/checkpoint.pt`` is continued exactly (a finished
+    run returns at once, its weights loaded into ``model``); with ``resume=False`` the run starts
+    over and the old checkpoint and history are deleted. The model is moved to the config's device
+    and left in train mode.
+
+    Returns:
+        The run's :class:`History` (also saved as ``run_dir/history.{json,csv}``).
+
+    Raises:
+        TrainingDiverged: a loss term or weight became non-finite (the last good checkpoint is kept).
+        CheckpointError: the existing checkpoint is corrupt, or belongs to a different config.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_temp_files(run_dir)
+    run = _Run(model, data, config, run_dir, val_data, progress)
+    if not resume:
+        _delete_run_files(run_dir)
+    elif run.path.exists():
+        run.resume()
+        if run.finished:
+            return run.history
+    return run.loop()
+
+
+def _delete_run_files(run_dir: Path) -> None:
+    for name in (CHECKPOINT_NAME, "history.json", "history.csv"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- load-or-train cache
+
+
+def code_hash() -> str:
+    """SHA-256 of every ``gm_lib/**/*.py`` that can affect training (reporting code excluded)."""
+    package = Path(gm_lib.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith(_CODE_HASH_EXCLUDE[0]) or relative in _CODE_HASH_EXCLUDE[1:]:
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _run_description(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None) -> dict:
+    return {
+        "model_class": class_path(type(model_config)),
+        "model_config": encode_config(model_config),
+        "data": dataclasses.asdict(data),
+        "val_data": dataclasses.asdict(val_data) if val_data is not None else None,
+        "train_config": dataclasses.asdict(train_config),
+        "code_hash": code_hash(),
+    }
+
+
+def run_hash(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None = None) -> str:
+    """12 hex digits naming a run: model config (class + fields), data, train config, gm_lib code."""
+    return _digest(_run_description(model_config, data, train_config, val_data))
+
+
+def _digest(description: dict) -> str:
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def get_or_train(
+    name: str,
+    model_config,
+    data: DataSpec,
+    train_config: TrainConfig,
+    *,
+    val_data: DataSpec | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> tuple[GenerativeModel, History]:
+    """Load the finished run ``cache_dir("runs")/<name>-<hash12>``, or train (resuming) and return it.
+
+    ``model_config`` is a frozen dataclass with ``.build()``. The model is seeded with
+    ``train_config.seed`` before it is built, so a run is reproducible from its configs alone.
+    A run stopped by ``max_minutes`` counts as finished. ``force=True`` deletes the run and retrains.
+
+    Returns:
+        ``(model, history)`` with the model in eval mode on ``train_config.device``.
+    """
+    description = _run_description(model_config, data, train_config, val_data)
+    digest = _digest(description)
+    run_dir = cache_dir("runs") / f"{name}-{digest}"
+    if force and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if run_dir.joinpath(CHECKPOINT_NAME).exists():
+        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+        if state["finished"]:
+            return load_model(run_dir, device=train_config.device, state=state)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    readable = {"name": name, "hash": digest, "gm_lib_version": gm_lib.__version__, **description}
+    atomic_write(run_dir / "config.json", json.dumps(readable, indent=2).encode())
+    set_seed(train_config.seed)
+    model = model_config.build()
+    history = train(model, data.load(), train_config, run_dir,
+                    val_data=val_data.load() if val_data is not None else None, progress=progress)
+    return model.eval(), history
+
+
+def load_model(run_dir: str | Path, device: str = "auto", *, state: dict | None = None):
+    """Rebuild a trained model from ``run_dir/checkpoint.pt`` (config class imported by path).
+
+    Returns:
+        ``(model, history)``: the model in eval mode on ``device``.
+
+    Raises:
+        FileNotFoundError / CheckpointError: see :func:`load_checkpoint`.
+    """
+    path = Path(run_dir) / CHECKPOINT_NAME
+    state = state if state is not None else load_checkpoint(path)
+    if state.get("model_config") is None:
+        raise CheckpointError(f"checkpoint {path} has no model config to rebuild from; retrain with force=True")
+    model = decode_config(state["model_config"]).build()
+    model.load_state_dict(state["model"])
+    return model.to(select_device(device)).eval(), History.from_dict(state["history"])
+

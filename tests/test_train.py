@@ -1,0 +1,206 @@
+"""Known-answer tests of the training engine (gm_lib.train) with a tiny model defined in _train_worker."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import gm_lib.train as engine
+from gm_lib.checkpoint import CHECKPOINT_NAME, History, atomic_write, decode_config, encode_config
+from gm_lib.data import DataSpec
+from gm_lib.train import (
+    CheckpointError,
+    TrainConfig,
+    TrainingDiverged,
+    get_or_train,
+    load_checkpoint,
+    load_model,
+    run_hash,
+    set_seed,
+    train,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _train_worker import RESUME_CONFIG, TinyConfig, random_dataset, tiny_setup  # noqa: E402
+
+WORKER = Path(__file__).parent / "_train_worker.py"
+SMALL = TrainConfig(steps=8, batch_size=16, checkpoint_every=5, log_every=2, device="cpu")
+
+
+def _train_tiny(run_dir, seed=0, config=SMALL, **model_config):
+    model, data = tiny_setup(seed=seed, **model_config)
+    history = train(model, data, replace(config, seed=seed), run_dir, progress=False)
+    return model, history
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_set_seed_repeats_every_generator():
+    import random
+
+    import numpy as np
+
+    set_seed(3)
+    first = (torch.rand(3), np.random.rand(3), random.random())
+    set_seed(3)
+    second = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(first[0], second[0]) and np.array_equal(first[1], second[1]) and first[2] == second[2]
+
+
+def test_same_seed_same_weights_different_seed_different(tmp_path):
+    a, history_a = _train_tiny(tmp_path / "a", seed=0)
+    b, history_b = _train_tiny(tmp_path / "b", seed=0)
+    c, _ = _train_tiny(tmp_path / "c", seed=1)
+    assert _same_weights(a.state_dict(), b.state_dict())
+    assert not torch.equal(a.encoder.weight, c.encoder.weight)
+    assert [r["loss"] for r in history_a.steps] == [r["loss"] for r in history_b.steps]
+    # log_every=2 plus the forced flush at checkpoint step 5: windows end at 2, 4, 5, 6, 8.
+    assert [r["step"] for r in history_a.steps] == [2, 4, 5, 6, 8]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_gives_identical_weights(tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the worker uses one thread: identical float reduction order
+    try:
+        reference, data = tiny_setup()
+        reference_history = train(reference, data, RESUME_CONFIG, tmp_path / "reference", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    run_dir = tmp_path / "killed"
+    killed = subprocess.run([sys.executable, str(WORKER), str(run_dir), "8"], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert load_checkpoint(run_dir / CHECKPOINT_NAME)["step"] == 5  # checkpoint_every=5; died before step 8
+    resumed = subprocess.run([sys.executable, str(WORKER), str(run_dir)], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    assert state["step"] == 12 and state["finished"]
+    assert _same_weights(state["model"], reference.state_dict())
+    resumed_losses = [(r["step"], r["loss"]) for r in state["history"]["steps"]]
+    assert resumed_losses == [(r["step"], r["loss"]) for r in reference_history.steps]
+
+
+def test_truncated_checkpoint_gives_checkpoint_error_naming_file(tmp_path):
+    _train_tiny(tmp_path)
+    path = tmp_path / CHECKPOINT_NAME
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=f"{CHECKPOINT_NAME}.*(delete it|force=True)"):
+        load_checkpoint(path)
+    model, data = tiny_setup()
+    with pytest.raises(CheckpointError, match=str(path)):
+        train(model, data, SMALL, tmp_path, progress=False)
+
+
+def test_nan_loss_raises_naming_step_and_keeps_last_good_checkpoint(tmp_path):
+    model, data = tiny_setup(nan_at=7)
+    config = replace(SMALL, steps=12, log_every=10)  # NaN at 7 is caught at the step-10 flush
+    with pytest.raises(TrainingDiverged, match=r"step 7: loss term 'loss'.*step 5\) is intact"):
+        train(model, data, config, tmp_path, progress=False)
+    assert not torch.isfinite(model.encoder.weight).all()  # the NaN really reached the weights
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert state["step"] == 5 and not state["finished"]
+    assert all(torch.isfinite(t).all() for t in state["model"].values())
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_completed_run_returns_immediately_with_saved_weights(tmp_path):
+    trained, history = _train_tiny(tmp_path)
+    fresh, data = tiny_setup(seed=5)
+    again = train(fresh, data, SMALL, tmp_path, progress=False)
+    assert again == history
+    assert _same_weights(fresh.state_dict(), trained.state_dict())
+
+
+def test_max_minutes_stops_early_and_counts_as_finished(tmp_path):
+    config = replace(SMALL, steps=1000, max_minutes=1e-9)  # spent after the first step
+    model, history = _train_tiny(tmp_path, config=config)
+    assert history.stopped_early and history.stopped_at == 1 and history.steps[-1]["step"] == 1
+    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert state["finished"] and state["step"] == 1
+    assert History.load(tmp_path) == history
+
+
+def test_evaluation_is_the_mean_over_validation_batches(tmp_path):
+    model, data = tiny_setup()
+    val = random_dataset(n=48, seed=9)
+    config = replace(SMALL, steps=10, eval_every=5, eval_batches=2)
+    history = train(model, data, config, tmp_path, val_data=val, progress=False)
+    assert [e["step"] for e in history.evals] == [5, 10]
+    torch.manual_seed(config.seed + 1)  # the engine evaluates under a forked RNG seeded this way
+    batches = list(val.batches(16))[:2]
+    expected = sum(model.evaluation_losses(x)["rec"].item() * len(x) for x, _ in batches) / 32
+    assert history.evals[-1]["rec"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_atomic_write_keeps_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    _train_tiny(tmp_path)
+    path = tmp_path / CHECKPOINT_NAME
+    before = path.read_bytes()
+    assert not list(tmp_path.glob(".*.tmp"))
+
+    def save_half_then_fail(obj, handle):
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, obj={"x": 1})
+    assert path.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_config_roundtrip_keeps_tuples_and_compares_equal():
+    config = TinyConfig(hidden=3, shape=(1, 4, 4))
+    decoded = decode_config(encode_config(config))
+    assert decoded == config and isinstance(decoded.shape, tuple)
+
+
+def test_run_hash_changes_with_any_config():
+    spec, config = DataSpec("mnist", "train", n=256), TinyConfig()
+    base = run_hash(config, spec, SMALL)
+    assert base == run_hash(TinyConfig(), DataSpec("mnist", "train", n=256), replace(SMALL))
+    assert len({base, run_hash(TinyConfig(lr=0.1), spec, SMALL), run_hash(config, replace(spec, n=128), SMALL),
+                run_hash(config, spec, replace(SMALL, steps=9))}) == 4
+
+
+@pytest.mark.data
+def test_get_or_train_trains_once_then_loads(tmp_path, monkeypatch, mnist_root):
+    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path))
+    spec, config = DataSpec("mnist", "train", n=256), TinyConfig(shape=(1, 28, 28))
+    model, history = get_or_train("tiny", config, spec, SMALL, progress=False)
+    run_dirs = list((tmp_path / "runs").iterdir())
+    assert [d.name for d in run_dirs] == [f"tiny-{run_hash(config, spec, SMALL)}"]
+    assert (run_dirs[0] / "config.json").exists() and (run_dirs[0] / "history.csv").exists()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run must be loaded, not trained")
+
+    monkeypatch.setattr(engine, "train", no_training)
+    loaded, loaded_history = get_or_train("tiny", config, spec, SMALL, progress=False)
+    assert not loaded.training and loaded.config == config and loaded_history == history
+    assert _same_weights(loaded.state_dict(), model.state_dict())
+    again, _ = load_model(run_dirs[0], device="cpu")
+    assert _same_weights(again.state_dict(), model.state_dict())
+    assert math.isfinite(history.wall_time) and history.wall_time > 0
+
+
+@pytest.mark.data
+def test_get_or_train_config_change_gives_new_run_dir_and_force_retrains(tmp_path, monkeypatch, mnist_root):
+    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path))
+    spec = DataSpec("mnist", "train", n=256)
+    get_or_train("tiny", TinyConfig(shape=(1, 28, 28)), spec, SMALL, progress=False)
+    get_or_train("tiny", TinyConfig(shape=(1, 28, 28), hidden=4), spec, SMALL, progress=False)
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+    calls = []
+    monkeypatch.setattr(engine, "train", lambda *a, **k: calls.append(k) or engine.History())
+    get_or_train("tiny", TinyConfig(shape=(1, 28, 28)), spec, SMALL, force=True, progress=False)
+    assert len(calls) == 1 and os.listdir(tmp_path / "runs")
