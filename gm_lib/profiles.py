@@ -1,0 +1,122 @@
+"""Run profiles: every budget a notebook reads (steps, subsets, sample counts) lives here.
+
+Three profiles, chosen by ``make report PROFILE=...`` and passed to each notebook as the
+papermill parameter ``profile``:
+
+    smoke    the whole report in <= 5 min on a 2-core CPU (CI runs it); tiny N, previews only
+    default  best quality within <= 60 min for the whole report on a 2-core CPU, first run included
+             (Inception FID costs ~63 ms per image there, so fid_n = 2048 is the floor)
+    full     paper-scale settings, meant for a GPU
+
+A notebook's explicit parameter wins over the profile; ``None`` means "use the profile", so a
+papermill ``parameters`` cell can default every override to ``None``.
+
+Example (one line):
+    p = get_profile("default", vae_steps=None, fid_n=4096)   # p.vae_steps from the profile, p.fid_n = 4096
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal, get_args
+
+__all__ = ["ProfileName", "Precision", "Profile", "PROFILES", "get_profile"]
+
+ProfileName = Literal["smoke", "default", "full"]
+Precision = Literal["fp32", "bf16"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Budgets for one report run. Counts are images/samples, steps are optimizer steps.
+
+    Attributes:
+        name: which profile this is (after overrides the name stays, overrides are recorded by the caller).
+        train_subset: training images used (None = the whole training split).
+        eval_subset: evaluation images used (None = the whole test split).
+        vae_steps: VAE/IWAE training steps in notebook 01.
+        ae_steps: steps for each WAE/VAE comparison model in notebook 04.
+        gan_steps: generator steps in notebook 03.
+        batch_size: minibatch size for training.
+        max_minutes: wall-clock budget per trained model (None = no limit); training stops early when spent.
+        nll_k: importance samples per test image for the NLL estimate (>= 1000 in reported numbers).
+        nll_n: test images scored for the NLL.
+        fid_n: generated samples (and real images) for FID/KID.
+        fid_preview: True when fid_n is too small for a reportable FID (the report labels it a preview).
+        toy_thetas: offsets theta of the parallel-lines toy.
+        toy_steps: critic/estimator steps per theta in notebook 02.
+        toy_eval_batches: batches averaged for each toy estimate.
+        tsne_n: points embedded by t-SNE in notebook 05.
+        snapshot_every: generator steps between saved GAN sample grids.
+        precision: "fp32" everywhere on CPU; "bf16" autocast where a GPU supports it.
+    """
+
+    name: ProfileName
+    train_subset: int | None
+    eval_subset: int | None
+    vae_steps: int
+    ae_steps: int
+    gan_steps: int
+    batch_size: int
+    max_minutes: float | None
+    nll_k: int
+    nll_n: int
+    fid_n: int
+    fid_preview: bool
+    toy_thetas: tuple[float, ...]
+    toy_steps: int
+    toy_eval_batches: int
+    tsne_n: int
+    snapshot_every: int
+    precision: Precision
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (tuples become lists)."""
+        values = asdict(self)
+        values["toy_thetas"] = list(self.toy_thetas)
+        return values
+
+
+_THETAS_COARSE = (-1.0, -0.5, 0.0, 0.5, 1.0)
+_THETAS_FINE = tuple(round(-1.0 + 0.1 * i, 1) for i in range(21))  # -1.0, -0.9, ..., 1.0
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", train_subset=2_000, eval_subset=500, vae_steps=150, ae_steps=150, gan_steps=60,
+        batch_size=64, max_minutes=0.5, nll_k=50, nll_n=100, fid_n=64, fid_preview=True,
+        toy_thetas=_THETAS_COARSE, toy_steps=150, toy_eval_batches=2, tsne_n=500, snapshot_every=20,
+        precision="fp32",
+    ),
+    "default": Profile(
+        name="default", train_subset=None, eval_subset=10_000, vae_steps=6_000, ae_steps=3_000, gan_steps=2_000,
+        batch_size=100, max_minutes=6.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
+        toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=250,
+        precision="fp32",
+    ),
+    "full": Profile(
+        name="full", train_subset=None, eval_subset=None, vae_steps=300_000, ae_steps=60_000, gan_steps=100_000,
+        batch_size=100, max_minutes=None, nll_k=5_000, nll_n=10_000, fid_n=10_000, fid_preview=False,
+        toy_thetas=_THETAS_FINE, toy_steps=2_000, toy_eval_batches=50, tsne_n=10_000, snapshot_every=5_000,
+        precision="fp32",
+    ),
+}
+
+
+def get_profile(name: ProfileName, **overrides: Any) -> Profile:
+    """The profile ``name`` with explicit overrides applied (``None`` overrides are ignored).
+
+    Raises:
+        ValueError: unknown profile name, unknown field, or a bad ``precision``.
+    """
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: use one of {sorted(PROFILES)} (e.g. make report PROFILE=smoke)")
+    known = {f.name for f in fields(Profile)} - {"name"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown profile field(s) {unknown}: valid fields are {sorted(known)}")
+    given = {key: value for key, value in overrides.items() if value is not None}
+    if "toy_thetas" in given:
+        given["toy_thetas"] = tuple(float(t) for t in given["toy_thetas"])
+    if given.get("precision", "fp32") not in get_args(Precision):
+        raise ValueError(f"precision must be one of {get_args(Precision)}, got {given['precision']!r}")
+    return replace(PROFILES[name], **given)

@@ -1,0 +1,108 @@
+"""``make report``: re-execute the manifest's notebooks with papermill and rebuild the report.
+
+Usage:
+    python -m gm_lib.report --profile default [--manifest reports/manifest.yaml] [--only RUN ...]
+                            [--seed N] [--device auto|cpu|cuda] [--force]
+                            [--reports-dir reports] [--figures-dir figures]
+
+Writes ``<reports>/executed/<run>.{ipynb,html}``, ``<figures>/<run>/`` (figures + results.json) and
+``<reports>/report.{md,html,pdf}``. Exit status 0 when every selected run succeeded or was skipped
+because its data is unavailable; 1 when a notebook failed (named with its cell; the other runs still
+run and the report marks it FAILED); 2 for bad arguments or a missing kernel.
+
+Incremental: a run whose notebook file, parameters (profile, seed, device, ...) and gm_lib source
+are unchanged since its last successful execution, and whose results.json is still there, is not
+re-executed (status "cached"); ``--force`` re-executes everything. Models and metrics are also
+cached by the library itself (load-or-train), so a forced re-run is quick when checkpoints exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gm_lib.paths import repo_root
+from gm_lib.report.build import ReportContext, write_report
+from gm_lib.report.run import (
+    KERNEL,
+    Outcome,
+    check_kernel,
+    execute_run,
+    load_manifest,
+    previous_outcome,
+    resolve_device,
+)
+from gm_lib.results import git_commit
+
+__all__ = ["main", "parse_args"]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The CLI above; paths default to the repository's reports/ and figures/."""
+    root = repo_root()
+    parser = argparse.ArgumentParser(prog="python -m gm_lib.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=["smoke", "default", "full"], default="default")
+    parser.add_argument("--manifest", type=Path, default=root / "reports" / "manifest.yaml")
+    parser.add_argument("--only", nargs="+", metavar="RUN", help="run names to execute (others: earlier results)")
+    parser.add_argument("--seed", type=int, default=None, help="default: the manifest's seed")
+    parser.add_argument("--device", default="auto", help="auto (cuda if visible, else cpu), cpu, cuda, ...")
+    parser.add_argument("--force", action="store_true", help="re-execute runs even when nothing changed")
+    parser.add_argument("--kernel", default=KERNEL, help=argparse.SUPPRESS)
+    parser.add_argument("--reports-dir", type=Path, default=root / "reports")
+    parser.add_argument("--figures-dir", type=Path, default=root / "figures")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the report pipeline; returns the exit status (see the module docstring)."""
+    args = parse_args(argv)
+    start = time.perf_counter()
+    try:
+        manifest = load_manifest(args.manifest)
+        names = [run.name for run in manifest.runs]
+        unknown = sorted(set(args.only or []) - set(names))
+        if unknown:
+            raise ValueError(f"--only: unknown run(s) {unknown}; the manifest has {names}")
+        check_kernel(args.kernel)
+    except (ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    seed = manifest.seed if args.seed is None else args.seed
+    device = resolve_device(args.device)
+    reports_dir, figures_dir = args.reports_dir.absolute(), args.figures_dir.absolute()
+    print(f"report: profile {args.profile}, seed {seed}, device {device}, {len(names)} run(s) in {args.manifest}")
+    outcomes: list[Outcome] = []
+    for i, spec in enumerate(manifest.runs, 1):
+        if args.only and spec.name not in args.only:
+            outcomes.append(previous_outcome(spec, figures_dir, reports_dir))
+            continue
+        print(f"[{i}/{len(names)}] {spec.name} ({spec.notebook.name}) ...", flush=True)
+        outcome = execute_run(spec, profile=args.profile, seed=seed, device=device, reports_dir=reports_dir,
+                              figures_dir=figures_dir, force=args.force, kernel=args.kernel)
+        print("    " + describe(outcome), flush=True)
+        outcomes.append(outcome)
+    context = ReportContext(args.profile, seed, device, time.perf_counter() - start,
+                            datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), git_commit())
+    paths = write_report(outcomes, context, reports_dir)
+    print(f"report: {paths['md']}, {paths['html'].name}, {paths['pdf'].name} ({time.perf_counter() - start:.0f} s)")
+    failed = [o for o in outcomes if o.status == "failed"]
+    for o in failed:
+        print(f"error: {o.spec.name}: {o.spec.notebook} failed in {o.cell or 'setup'}: {o.reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def describe(outcome: Outcome) -> str:
+    """One terminal line for a run's outcome."""
+    wall = f" ({outcome.wall_time_s:.1f} s)" if outcome.wall_time_s is not None else ""
+    if outcome.status == "unavailable":
+        return f"NOT RUN (data unavailable): {outcome.reason}. Fix: {outcome.fix}"
+    if outcome.status == "failed":
+        where = f" in {outcome.cell}" if outcome.cell else ""
+        kept = f"; partial output kept in {outcome.executed}" if outcome.executed else ""
+        return f"FAILED{where}{wall}: {outcome.reason}{kept}"
+    if outcome.status == "cached":
+        return f"unchanged since its last run, not re-executed{wall} (use --force to re-run)"
+    return f"ok{wall}"

@@ -1,0 +1,293 @@
+"""Compose ``report.md`` from the runs' results.json files, then convert it to HTML and PDF.
+
+Markdown → HTML with mistune (already a dependency of nbconvert); HTML → PDF with WeasyPrint
+(pure Python over the system's Pango). Figures are referenced by paths relative to the reports
+folder, so the same ``report.md``/``report.html`` show them in place and WeasyPrint embeds them.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gm_lib.report.run import Outcome
+from gm_lib.results import RESULTS_FILE, load_results
+
+__all__ = ["ReportContext", "SUMMARY_KINDS", "write_report", "render_markdown", "markdown_to_html", "html_to_pdf"]
+
+# Metric kinds (prefix before "/") shown in the cross-model summary, with their column titles.
+SUMMARY_KINDS = {"fid": "FID ↓", "kid": "KID ↓", "sharpness": "sharpness", "nll": "NLL (nats) ↓"}
+_STATUS = {
+    "ok": "ok",
+    "cached": "ok (cached: unchanged since its last run)",
+    "unavailable": "NOT RUN (data unavailable)",
+    "failed": "FAILED",
+    "not_selected": "not re-run (not in --only)",
+}
+_INTRO = (
+    "This report is rebuilt from scratch by `make report`: every notebook under `notebooks/` is re-executed "
+    "headless with papermill on the `gm-lab` kernel, each writes its figures and a `results.json` (with "
+    "provenance), and this page is assembled from those files only. It compares likelihood-based and "
+    "optimal-transport generative models: a VAE/IWAE on binarized MNIST (test NLL), Hellinger vs Earth-Mover "
+    "estimation on the parallel-lines toy, WGANs, WAE vs VAE (FID, KID, sharpness), and t-SNE views of the "
+    "learned latent spaces. Numbers depend on the profile below; `smoke` numbers are previews, not results."
+)
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Facts about this invocation of the report, printed in its header."""
+
+    profile: str
+    seed: int
+    device: str
+    wall_time_s: float
+    generated: str
+    git_commit: str
+
+
+def write_report(outcomes: list[Outcome], context: ReportContext, reports_dir: Path) -> dict[str, Path]:
+    """Write report.md, report.html and report.pdf into ``reports_dir``; returns their paths by suffix."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    paths = {ext: reports_dir / f"report.{ext}" for ext in ("md", "html", "pdf")}
+    text = render_markdown(outcomes, context, reports_dir)
+    paths["md"].write_text(text, encoding="utf-8")
+    paths["html"].write_text(markdown_to_html(text, "gm-lab report"), encoding="utf-8")
+    html_to_pdf(paths["html"], paths["pdf"])
+    return paths
+
+
+def render_markdown(outcomes: list[Outcome], context: ReportContext, reports_dir: Path) -> str:
+    """The whole report as markdown (sections: header, runs, summary, floor, references, one per run, provenance)."""
+    results = {o.spec.name: _results_of(o) for o in outcomes}
+    parts = [
+        "# gm-lab report: deep generative models",
+        _INTRO,
+        f"Profile **{context.profile}** · seed {context.seed} · device {context.device} · "
+        f"commit `{context.git_commit[:12]}` · generated {context.generated} · "
+        f"report wall time {_minutes(context.wall_time_s)}",
+        "## Runs",
+        _status_table(outcomes, reports_dir),
+        *_problem_lists(outcomes, reports_dir),
+        "## Summary across models",
+        _summary_table(outcomes, results),
+        "## Real-vs-real FID floor",
+        _floor(outcomes, results),
+        "## Published numbers",
+        (Path(__file__).with_name("references.md")).read_text(encoding="utf-8").strip(),
+    ]
+    for outcome in outcomes:
+        parts += _run_section(outcome, results[outcome.spec.name], reports_dir)
+    parts += ["## Provenance", _provenance_table(outcomes, results)]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def markdown_to_html(text: str, title: str) -> str:
+    """A standalone HTML page (tables, figures with relative paths, print CSS for the PDF)."""
+    import mistune
+
+    body = mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])(text)
+    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>' \
+           f"<style>{_CSS}</style></head>\n<body>\n{body}</body></html>\n"
+
+
+def html_to_pdf(html_path: Path, pdf_path: Path) -> None:
+    """Render the HTML page to PDF with WeasyPrint (images resolved relative to the HTML file)."""
+    for name in ("weasyprint", "fontTools"):  # font-subsetting chatter is not the reader's business
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from weasyprint import HTML
+
+    HTML(filename=str(html_path), base_url=str(html_path.parent)).write_pdf(str(pdf_path))
+
+
+# ----------------------------------------------------------------------------------------- sections
+
+
+def _results_of(outcome: Outcome) -> dict[str, Any] | None:
+    if outcome.status not in ("ok", "cached", "not_selected"):
+        return None
+    path = outcome.output_dir / RESULTS_FILE
+    try:
+        return load_results(path) if path.is_file() else None
+    except ValueError:
+        return None
+
+
+def _status_table(outcomes: list[Outcome], reports_dir: Path) -> str:
+    rows = []
+    for o in outcomes:
+        executed = f"[notebook]({_rel(o.executed.with_suffix('.html'), reports_dir)})" if o.executed else "—"
+        wall = _minutes(o.wall_time_s) if o.wall_time_s is not None else "—"
+        rows.append([f"[{o.spec.name}](#{_anchor(o.spec.name)})", f"`{_nb(o)}`", _STATUS[o.status], wall, executed])
+    return _md_table(["run", "notebook", "status", "wall time", "executed"], rows)
+
+
+def _problem_lists(outcomes: list[Outcome], reports_dir: Path) -> list[str]:
+    parts = []
+    skipped = [o for o in outcomes if o.status == "unavailable"]
+    if skipped:
+        parts.append("### Not run: data unavailable")
+        parts.append("No other dataset is substituted; these runs are simply missing from the numbers below.")
+        parts.append("\n".join(f"- **{o.spec.name}** (`{_nb(o)}`): {o.reason}. **Fix:** {o.fix}" for o in skipped))
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        parts.append("### FAILED runs")
+        lines = []
+        for o in failed:
+            where = f" in {o.cell}" if o.cell else ""
+            partial = f" Partial output: `{_rel(o.executed, reports_dir)}`." if o.executed else ""
+            lines.append(f"- **{o.spec.name}** FAILED{where} of `{_nb(o)}`: {_one_line(o.reason)}.{partial}")
+        parts.append("\n".join(lines))
+    return parts
+
+
+def _summary_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
+    rows = []
+    for o in outcomes:
+        data = results[o.spec.name]
+        if not data:
+            continue
+        by_model: dict[str, dict[str, str]] = {}
+        for name, value in data["metrics"].items():
+            kind, _, model = name.partition("/")
+            if kind not in SUMMARY_KINDS or model == "real":
+                continue
+            meta = data["metric_meta"].get(name, {})
+            cells = by_model.setdefault(meta.get("model") or model or o.spec.name, {"dataset": _dataset(o, meta)})
+            cells[kind] = f"{_fmt(value)} ({_protocol(meta)})" if _protocol(meta) else _fmt(value)
+        for model, cells in by_model.items():
+            rows.append([o.spec.name, model, cells["dataset"], *(cells.get(k, "—") for k in SUMMARY_KINDS)])
+    if not rows:
+        return "No run recorded FID, KID, sharpness or NLL metrics (names `fid/<model>`, `kid/<model>`, …)."
+    note = ("In brackets: N = samples (FID/KID: generated vs real images of that split; NLL: test images scored), "
+            "k = importance samples, and the split. † marks a preview (N too small to report; smoke profile). "
+            "FID is biased downwards in N: compare only equal N.")
+    return _md_table(["run", "model", "dataset", *SUMMARY_KINDS.values()], rows) + "\n\n" + note
+
+
+def _floor(outcomes: list[Outcome], results: dict[str, Any]) -> str:
+    lines = []
+    for o in outcomes:
+        data = results[o.spec.name]
+        for name, value in (data or {}).get("metrics", {}).items():
+            if name == "fid/real":
+                meta = data["metric_meta"].get(name, {})
+                lines.append(f"- {_dataset(o, meta)} (run {o.spec.name}): FID {_fmt(value)} ({_protocol(meta)})")
+    if not lines:
+        return "No run recorded a real-vs-real FID (metric `fid/real`)."
+    return ("FID between two disjoint sets of real images of the same size N: the best a model can score at this "
+            "N. A model whose FID is near this floor is indistinguishable from real data by this metric.\n\n"
+            + "\n".join(lines))
+
+
+def _run_section(outcome: Outcome, data: dict[str, Any] | None, reports_dir: Path) -> list[str]:
+    spec = outcome.spec
+    head = f'<h2 id="{_anchor(spec.name)}">{html.escape(spec.title or spec.name)} ({spec.name})</h2>'
+    parts = [head, f"Notebook `{_nb(outcome)}` · status **{_STATUS[outcome.status]}**"]
+    if outcome.status == "unavailable":
+        return parts + [f"Not run: {outcome.reason}. **Fix:** {outcome.fix}"]
+    if outcome.status == "failed":
+        return parts + [f"FAILED{' in ' + outcome.cell if outcome.cell else ''}: {_one_line(outcome.reason)}"]
+    if data is None:
+        return parts + ["No results.json from an earlier run."]
+    parts.append(f"Profile {data['profile']} · seed {data['seed']} · notebook wall time {_minutes(data['wall_time_s'])}"
+                 f" · recorded {data['timestamp']}")
+    parts += data.get("notes", [])
+    for fig in data["figures"]:
+        path = _rel(outcome.output_dir / fig["file"], reports_dir)
+        parts.append(f"![{_one_line(fig['caption'])}]({path})\n\n*Figure ({fig['file']}): {fig['caption']}*")
+    for name, table in data["tables"].items():
+        parts.append(f"**Table {name}.** {table.get('caption') or ''}".rstrip())
+        parts.append(_md_table(table["columns"], [[_fmt(v) for v in row] for row in table["rows"]]))
+    if data["metrics"]:
+        meta = data["metric_meta"]
+        rows = [[f"`{n}`", _fmt(v), _protocol(meta.get(n, {})) or "—"] for n, v in data["metrics"].items()]
+        parts += ["**Metrics.**", _md_table(["metric", "value", "protocol"], rows)]
+    return parts
+
+
+def _provenance_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
+    rows = []
+    for o in outcomes:
+        data = results[o.spec.name]
+        if not data:
+            rows.append([o.spec.name, _STATUS[o.status]] + ["—"] * 7)
+            continue
+        v = data["versions"]
+        rows.append([o.spec.name, data["profile"], str(data["seed"]), _minutes(data["wall_time_s"]), v["python"],
+                     v["torch"], v["numpy"], v["gm_lib"], f"`{str(data['git_commit'])[:12]}`"])
+    return _md_table(["run", "profile", "seed", "wall time", "python", "torch", "numpy", "gm_lib", "commit"], rows)
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _protocol(meta: dict[str, Any]) -> str:
+    bits = [f"N={meta['n']}" if "n" in meta else "", f"k={meta['k']}" if "k" in meta else "", meta.get("split", "")]
+    text = ", ".join(str(b) for b in bits if b)
+    return text + (" †" if meta.get("preview") else "")
+
+
+def _dataset(outcome: Outcome, meta: dict[str, Any]) -> str:
+    return str(meta.get("dataset") or outcome.spec.parameters.get("dataset") or "—")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _one_line(str(value))
+
+
+def _md_table(columns: list[str], rows: list[list[Any]]) -> str:
+    cell = lambda v: _one_line(str(v)).replace("|", "\\|")
+    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _anchor(name: str) -> str:
+    return "run-" + "".join(c if c.isalnum() else "-" for c in name.lower())
+
+
+def _nb(outcome: Outcome) -> str:
+    try:
+        return str(outcome.spec.notebook.relative_to(Path(__file__).resolve().parents[2]))
+    except ValueError:
+        return outcome.spec.notebook.name
+
+
+def _rel(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path.absolute(), start.absolute())).as_posix()
+
+
+_CSS = """
+@page { size: A4; margin: 16mm 14mm; @bottom-center { content: counter(page) " / " counter(pages); font-size: 8pt; } }
+body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; font-size: 10pt; line-height: 1.4;
+       max-width: 60em; margin: 1.5em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 18pt; border-bottom: 2px solid #444; padding-bottom: 4px; }
+h2 { font-size: 14pt; border-bottom: 1px solid #aaa; margin-top: 1.6em; page-break-after: avoid; }
+h3 { font-size: 11.5pt; page-break-after: avoid; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 8.5pt; page-break-inside: auto; }
+th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; vertical-align: top; }
+th { background: #eee; }
+tr { page-break-inside: avoid; }
+img { max-width: 100%; max-height: 115mm; display: block; margin: 0.5em auto 0.2em; page-break-inside: avoid; }
+code { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; background: #f3f3f3; padding: 0 2px; }
+em { color: #444; }
+"""

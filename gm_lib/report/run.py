@@ -1,0 +1,246 @@
+"""Execute the manifest's notebooks headless with papermill on the ``gm-lab`` kernel.
+
+Each run gets the papermill parameters ``profile``, ``seed``, ``device``, ``output_dir``
+(``<figures>/<run>/``, where the notebook writes its figures and results.json) and ``run_name``,
+plus the manifest's own parameters. The executed notebook goes to ``<reports>/executed/<run>.ipynb``
+(also exported to ``.html``), partial output included when a cell raised.
+
+Outcomes: ``ok``; ``cached`` (skipped: notebook file, parameters and gm_lib code unchanged since a
+successful run whose results.json is still there; ``--force`` re-runs); ``unavailable`` (the
+notebook raised ``gm_lib.data.DatasetUnavailable``: reported as not run, with reason and fix, and no
+other dataset is substituted); ``failed`` (any other exception: named by notebook and cell);
+``not_selected`` (left out by ``--only``; its earlier results are shown when they exist).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gm_lib.paths import repo_root
+from gm_lib.results import RESULTS_FILE
+
+__all__ = [
+    "KERNEL",
+    "RunSpec",
+    "Manifest",
+    "Outcome",
+    "load_manifest",
+    "check_kernel",
+    "resolve_device",
+    "execute_run",
+    "previous_outcome",
+]
+
+KERNEL = "gm-lab"
+Status = Literal["ok", "cached", "unavailable", "failed", "not_selected"]
+_RESERVED = ("profile", "seed", "device", "output_dir", "run_name")
+_STAMP = ".run-stamp.json"
+_DEFAULT_FIX = "make the dataset's files available under GM_DATA_DIR (see README, Data) and run `make report` again"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One manifest entry: a notebook executed once with fixed parameters into ``figures/<name>/``."""
+
+    name: str
+    notebook: Path
+    parameters: dict[str, Any] = field(default_factory=dict)
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The runs in dependency order, and the default seed."""
+
+    runs: tuple[RunSpec, ...]
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one run; ``cell`` names the failing cell, ``reason``/``fix`` explain a skip or failure."""
+
+    spec: RunSpec
+    status: Status
+    output_dir: Path
+    executed: Path | None = None
+    wall_time_s: float | None = None
+    reason: str = ""
+    fix: str = ""
+    cell: str = ""
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read a manifest YAML (``seed`` and a list ``runs`` of {name, notebook, title?, parameters?}).
+
+    Relative notebook paths are taken from the repository root. Raises ValueError naming the entry at fault.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"manifest {path} not found: pass --manifest reports/manifest.yaml (or another YAML)")
+    data = yaml.safe_load(path.read_text()) or {}
+    runs, names = [], set()
+    for i, entry in enumerate(data.get("runs") or []):
+        if not isinstance(entry, dict) or not {"name", "notebook"} <= set(entry):
+            raise ValueError(f"{path}: runs[{i}] needs 'name' and 'notebook' keys, got {entry!r}")
+        params = dict(entry.get("parameters") or {})
+        clash = sorted(set(params) & set(_RESERVED))
+        if clash or entry["name"] in names:
+            problem = f"sets reserved parameter(s) {clash}" if clash else "repeats a run name"
+            raise ValueError(f"{path}: run {entry['name']!r} {problem}; the runner sets {list(_RESERVED)} itself")
+        names.add(entry["name"])
+        notebook = Path(entry["notebook"])
+        notebook = notebook if notebook.is_absolute() else repo_root() / notebook
+        runs.append(RunSpec(str(entry["name"]), notebook, params, entry.get("title")))
+    if not runs:
+        raise ValueError(f"{path}: no runs listed under 'runs:'")
+    return Manifest(tuple(runs), int(data.get("seed", 0)))
+
+
+def check_kernel(kernel: str = KERNEL) -> None:
+    """Fail clearly unless ``kernel`` is registered and runs this very Python environment (the .venv)."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise RuntimeError(f"Jupyter kernel {kernel!r} is not registered: run `make setup`") from None
+    python = Path(spec.argv[0])
+    if python.is_absolute() and not python.absolute().is_relative_to(Path(sys.prefix).absolute()):
+        raise RuntimeError(f"kernel {kernel!r} runs {python}, not this environment ({sys.prefix}): run `make setup`")
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values pass through."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def execute_run(
+    spec: RunSpec, *, profile: str, seed: int, device: str, reports_dir: Path, figures_dir: Path,
+    force: bool = False, kernel: str = KERNEL,
+) -> Outcome:
+    """Run one notebook with papermill and classify the result (never raises for a notebook's own error)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output_dir = (figures_dir / spec.name).absolute()
+    executed = (reports_dir / "executed" / f"{spec.name}.ipynb").absolute()
+    params = {"profile": profile, "seed": seed, "device": device, "output_dir": str(output_dir), "run_name": spec.name}
+    params.update(spec.parameters)
+    if not spec.notebook.is_file():
+        return Outcome(spec, "failed", output_dir, reason=f"notebook {spec.notebook} not found", fix="fix the manifest")
+    stamp = _stamp(spec.notebook, params)
+    if not force and _is_current(output_dir, executed, stamp):
+        return Outcome(spec, "cached", output_dir, executed, _recorded_wall_time(output_dir))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    (output_dir / _STAMP).unlink(missing_ok=True)
+    (output_dir / RESULTS_FILE).unlink(missing_ok=True)  # never report a stale result as this run's
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(spec.notebook), str(executed), parameters=params, kernel_name=kernel,
+            cwd=str(spec.notebook.parent), progress_bar=False, log_output=False,
+        )
+        outcome = Outcome(spec, "ok", output_dir, executed, time.perf_counter() - start)
+    except PapermillExecutionError as error:
+        outcome = _classify(spec, error, output_dir, executed, time.perf_counter() - start)
+    _export_html(executed)
+    if outcome.status == "ok":
+        if not (output_dir / RESULTS_FILE).is_file():
+            reason = f"the notebook finished without writing {RESULTS_FILE} into output_dir"
+            return Outcome(spec, "failed", output_dir, executed, outcome.wall_time_s, reason, "call Recorder.save()")
+        (output_dir / _STAMP).write_text(json.dumps({"stamp": stamp}))
+    return outcome
+
+
+def previous_outcome(spec: RunSpec, figures_dir: Path, reports_dir: Path) -> Outcome:
+    """A run left out by ``--only``: shows its earlier results.json when there is one."""
+    output_dir = (figures_dir / spec.name).absolute()
+    executed = reports_dir / "executed" / f"{spec.name}.ipynb"
+    found = (output_dir / RESULTS_FILE).is_file()
+    reason = "not selected by --only; showing its previous results" if found else "not selected by --only"
+    return Outcome(spec, "not_selected", output_dir, executed if executed.is_file() else None,
+                   _recorded_wall_time(output_dir) if found else None, reason)
+
+
+def _classify(spec: RunSpec, error: Any, output_dir: Path, executed: Path, wall: float) -> Outcome:
+    if error.ename == "DatasetUnavailable":
+        reason, fix = _split_fix(str(error.evalue))
+        return Outcome(spec, "unavailable", output_dir, executed, wall, reason, fix)
+    index = _source_index(spec.notebook, error.source, error.cell_index)
+    first = next((line for line in str(error.source).splitlines() if line.strip()), "").strip()
+    cell = f"cell {index} (`{first[:80]}`)"
+    return Outcome(spec, "failed", output_dir, executed, wall, f"{error.ename}: {error.evalue}", "", cell)
+
+
+def _split_fix(message: str) -> tuple[str, str]:
+    """gm_lib.data phrases its errors '<what is missing>: <how to fix it>'."""
+    match = re.match(r"^(.*?): ((?:put|point|run|install|download|set|copy) .*)$", message, flags=re.DOTALL)
+    return (match.group(1), match.group(2)) if match else (message, _DEFAULT_FIX)
+
+
+def _source_index(notebook: Path, source: str, fallback: int) -> int:
+    """The failing cell's index in the source notebook (papermill's injected cell shifts the executed one)."""
+    try:
+        cells = json.loads(notebook.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return fallback
+    for i, cell in enumerate(cells):
+        text = cell.get("source", "")
+        if ("".join(text) if isinstance(text, list) else text) == source:
+            return i
+    return fallback
+
+
+def _export_html(executed: Path) -> None:
+    """The executed notebook as standalone HTML beside it (figures inlined), for readers without Jupyter."""
+    if not executed.is_file():
+        return
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    executed.with_suffix(".html").write_text(body, encoding="utf-8")
+
+
+def _code_hash() -> str:
+    digest = hashlib.sha256()
+    package = repo_root() / "gm_lib"
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _stamp(notebook: Path, params: dict[str, Any]) -> str:
+    blob = json.dumps({"nb": hashlib.sha256(notebook.read_bytes()).hexdigest(), "params": params,
+                       "code": _code_hash()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _is_current(output_dir: Path, executed: Path, stamp: str) -> bool:
+    try:
+        recorded = json.loads((output_dir / _STAMP).read_text())["stamp"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return recorded == stamp and (output_dir / RESULTS_FILE).is_file() and executed.is_file()
+
+
+def _recorded_wall_time(output_dir: Path) -> float | None:
+    try:
+        return float(json.loads((output_dir / RESULTS_FILE).read_text())["wall_time_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
