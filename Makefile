@@ -25,6 +25,7 @@ help:  ## List the targets
 setup: $(VENV)/.requirements-installed  ## Create .venv, install pinned requirements, gm_lib, kernel, FID weights
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "gm-lab (.venv)" >/dev/null
+	@$(MAKE) --no-print-directory pdf-deps
 	@echo "setup done: kernel '$(KERNEL)', data root $(GM_DATA_DIR)"
 
 $(VENV)/.requirements-installed: requirements.txt
@@ -35,6 +36,23 @@ $(VENV)/.requirements-installed: requirements.txt
 test:  ## Lint (ruff) and run the test suite (pytest)
 	$(BIN)/ruff check gm_lib tests bench
 	$(BIN)/python -m pytest
+
+report:  ## Re-run the notebooks (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ..."
+	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(REPORT_ARGS)
+
+clean-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
+	rm -rf reports/executed reports/report.md reports/report.html reports/report.pdf
+	find figures -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
+
+# report.pdf is rendered by WeasyPrint, which needs Pango and a font; quick no-op when they are present.
+.PHONY: pdf-deps
+pdf-deps:
+	@if ldconfig -p | grep -q 'libpangoft2-1.0.so.0' && [ -d /usr/share/fonts/truetype/dejavu ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Pango and DejaVu fonts for report.pdf (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null; \
+	else echo "warning: report.pdf needs Pango: apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"; fi
 
 lab:  ## JupyterLab on the project's kernel
 	$(BIN)/jupyter lab notebooks/

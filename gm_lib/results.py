@@ -180,7 +180,7 @@ def _git(*args: str) -> str:
 def _table_parts(data: Any, columns: list[str] | None) -> tuple[list[str], list[list[Any]]]:
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # pandas DataFrame; a meaningful index becomes a column
         frame = data if data.index.name is None and data.index.equals(_range_index(len(data))) else data.reset_index()
-        return [str(c) for c in frame.columns], frame.values.tolist()
+        return [str(c) for c in frame.columns], frame.astype(object).values.tolist()
     rows = list(data)
     if rows and isinstance(rows[0], dict):
         cols = columns or list(dict.fromkeys(key for row in rows for key in row))

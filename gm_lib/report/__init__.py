@@ -104,5 +104,6 @@ def describe(outcome: Outcome) -> str:
         kept = f"; partial output kept in {outcome.executed}" if outcome.executed else ""
         return f"FAILED{where}{wall}: {outcome.reason}{kept}"
     if outcome.status == "cached":
-        return f"unchanged since its last run, not re-executed{wall} (use --force to re-run)"
+        took = f", it took {outcome.wall_time_s:.1f} s" if outcome.wall_time_s is not None else ""
+        return f"unchanged since its last run{took}: not re-executed (--force re-runs it)"
     return f"ok{wall}"

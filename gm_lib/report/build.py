@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,9 +100,11 @@ def html_to_pdf(html_path: Path, pdf_path: Path) -> None:
     """Render the HTML page to PDF with WeasyPrint (images resolved relative to the HTML file)."""
     for name in ("weasyprint", "fontTools"):  # font-subsetting chatter is not the reader's business
         logging.getLogger(name).setLevel(logging.ERROR)
-    from weasyprint import HTML
+    with warnings.catch_warnings():  # "HarfBuzz-Subset will be required by future versions": not ours to fix
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from weasyprint import HTML
 
-    HTML(filename=str(html_path), base_url=str(html_path.parent)).write_pdf(str(pdf_path))
+        HTML(filename=str(html_path), base_url=str(html_path.parent)).write_pdf(str(pdf_path))
 
 
 # ----------------------------------------------------------------------------------------- sections

@@ -1,0 +1,181 @@
+"""The report pipeline end to end on tiny fixture notebooks, plus profiles and results.json.
+
+The pipeline test executes three fixture notebooks (tests/notebooks/) on the gm-lab kernel once
+(~30 s on 2 cores): one succeeds, one raises, one raises DatasetUnavailable. A second, narrower run
+re-uses the successful run through the runner's cache and checks the exit status without a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gm_lib.paths import repo_root
+from gm_lib.profiles import PROFILES, Profile, get_profile
+from gm_lib.report import main
+from gm_lib.report.run import _split_fix, _stamp, check_kernel, load_manifest
+from gm_lib.results import Recorder, load_results
+
+FIXTURES = repo_root() / "tests" / "notebooks"
+
+
+def _manifest(tmp: Path, runs: list[str]) -> Path:
+    entries = {
+        "ok": {"name": "ok_run", "notebook": str(FIXTURES / "fixture_ok.ipynb"), "title": "Fixture that succeeds",
+               "parameters": {"dataset": "fashion_mnist"}},
+        "fail": {"name": "fail_run", "notebook": str(FIXTURES / "fixture_fail.ipynb")},
+        "svhn": {"name": "svhn_run", "notebook": str(FIXTURES / "fixture_unavailable.ipynb"),
+                 "parameters": {"data_root": str(tmp / "no-data")}},
+    }
+    path = tmp / f"manifest-{'-'.join(runs)}.yaml"
+    path.write_text(json.dumps({"seed": 7, "runs": [entries[r] for r in runs]}))  # JSON is valid YAML
+    return path
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One pipeline run over the three fixtures into a temporary reports/ and figures/."""
+    check_kernel()  # a clear error ("run make setup") rather than three failed runs
+    tmp = tmp_path_factory.mktemp("report")
+    dirs = ["--reports-dir", str(tmp / "reports"), "--figures-dir", str(tmp / "figures")]
+    status, out, err = _run(["--profile", "smoke", "--manifest", str(_manifest(tmp, ["ok", "fail", "svhn"])), *dirs])
+    return {"tmp": tmp, "dirs": dirs, "status": status, "out": out, "err": err,
+            "md": (tmp / "reports" / "report.md").read_text(), "html": (tmp / "reports" / "report.html").read_text()}
+
+
+@pytest.mark.slow
+def test_report_promises_every_section_figure_and_table(report: dict) -> None:
+    md = report["md"]
+    for heading in ("# gm-lab report", "## Runs", "## Summary across models", "## Real-vs-real FID floor",
+                    "## Published numbers", "Fixture that succeeds (ok_run)", "## Provenance",
+                    "### Not run: data unavailable", "### FAILED runs"):
+        assert heading in md, heading
+    assert "Profile **smoke** · seed 7 · device cpu" in md
+    assert "| ok_run | Alpha-VAE | fashion_mnist | 12.35 (N=64, test †) | 0.0123 (N=64, test) | — |" in md
+    assert "91.5 (N=100, k=50, test)" in md
+    assert "FID 1.75 (N=64, test)" in md  # the real-vs-real floor
+    assert "| alpha | 1.25 |" in md and "Two fixture scores." in md
+    assert "The fixture finding: alpha beats beta." in md
+    assert "Burda, Grosse & Salakhutdinov" in md and "86.76" in md
+    images = re.findall(r'<img src="([^"]+)"', report["html"])
+    assert images == ["../figures/ok_run/fixture_curve.png"]
+    assert (report["tmp"] / "reports" / images[0]).is_file()  # the relative path resolves from report.html
+    pdf = (report["tmp"] / "reports" / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and b"/Subtype /Image" in pdf  # the figure is embedded, not a broken link
+    executed = report["tmp"] / "reports" / "executed"
+    assert {p.name for p in executed.glob("ok_run.*")} == {"ok_run.ipynb", "ok_run.html"}
+
+
+@pytest.mark.slow
+def test_results_json_carries_provenance_and_parameters(report: dict) -> None:
+    results = load_results(report["tmp"] / "figures" / "ok_run")
+    assert results["profile"] == "smoke" and results["seed"] == 7 and results["run_name"] == "ok_run"
+    assert results["config"] == {"dataset": "fashion_mnist", "latent_dim": 2}  # manifest parameter reached the cell
+    assert results["profile_values"]["fid_n"] == PROFILES["smoke"].fid_n
+    assert set(results["versions"]) == {"python", "torch", "torchvision", "numpy", "gm_lib"}
+    assert results["git_commit"] and results["wall_time_s"] >= 0
+
+
+@pytest.mark.slow
+def test_failure_names_notebook_and_cell_and_keeps_partial_output(report: dict) -> None:
+    assert report["status"] == 1
+    cell = "cell 2 (`raise ValueError('fixture failure: x is ' + str(x))`)"
+    assert f"fixture_fail.ipynb failed in {cell}" in report["err"]
+    assert "ValueError: fixture failure: x is 1" in report["err"]
+    executed = json.loads((report["tmp"] / "reports" / "executed" / "fail_run.ipynb").read_text())
+    outputs = [o.get("text", "") for c in executed["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert any("before the failure" in "".join(text) for text in outputs)  # the cells before the error ran
+    assert "| [fail_run](#run-fail-run) | `tests/notebooks/fixture_fail.ipynb` | FAILED |" in report["md"]
+
+
+@pytest.mark.slow
+def test_unavailable_data_is_not_run_with_reason_and_fix_and_exit_zero(report: dict) -> None:
+    assert "svhn_run" in report["out"] and "NOT RUN (data unavailable): dataset 'svhn' not found" in report["out"]
+    assert "**Fix:** put the files in" in report["md"]
+    tmp, dirs = report["tmp"], report["dirs"]
+    status, out, _ = _run(["--profile", "smoke", "--manifest", str(_manifest(tmp, ["ok", "svhn"])), *dirs])
+    assert status == 0
+    # Normally cached ("unchanged since its last run"); re-executed instead when gm_lib's source changed meanwhile.
+    assert re.search(r"ok_run \(fixture_ok.ipynb\) \.\.\.\n    (unchanged since its last run|ok \()", out)
+
+
+def test_run_stamp_changes_with_parameters_only() -> None:
+    notebook = FIXTURES / "fixture_ok.ipynb"
+    assert _stamp(notebook, {"seed": 1}) == _stamp(notebook, {"seed": 1})
+    assert _stamp(notebook, {"seed": 1}) != _stamp(notebook, {"seed": 2})
+
+
+def test_bad_arguments_exit_2_with_a_clear_message(tmp_path: Path) -> None:
+    status, _, err = _run(["--manifest", str(tmp_path / "missing.yaml")])
+    assert status == 2 and "manifest" in err and "not found" in err
+    status, _, err = _run(["--manifest", str(_manifest(tmp_path, ["ok"])), "--only", "nope"])
+    assert status == 2 and "unknown run(s) ['nope']" in err
+
+
+def test_manifest_rejects_reserved_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text("runs:\n  - {name: a, notebook: x.ipynb, parameters: {seed: 3}}\n")
+    with pytest.raises(ValueError, match="reserved parameter"):
+        load_manifest(path)
+
+
+def test_repository_manifest_lists_the_runs_in_dependency_order() -> None:
+    manifest = load_manifest(repo_root() / "reports" / "manifest.yaml")
+    names = [run.name for run in manifest.runs]
+    assert names == ["vae_bmnist", "toy", "wgan_fashion_mnist", "wgan_svhn", "wae_mnist", "wae_svhn", "tsne"]
+    assert manifest.runs[3].parameters == {"dataset": "svhn"}
+
+
+def test_split_fix_reads_gm_lib_data_messages() -> None:
+    reason, fix = _split_fix("dataset 'svhn' not found under /d: put the files in /d/SVHN (torchvision's raw layout)")
+    assert reason == "dataset 'svhn' not found under /d" and fix.startswith("put the files in /d/SVHN")
+
+
+def test_profiles_overrides_win_and_none_is_ignored() -> None:
+    p = get_profile("default", fid_n=4096, vae_steps=None, toy_thetas=[0, 1])
+    assert isinstance(p, Profile) and p.fid_n == 4096 and p.vae_steps == PROFILES["default"].vae_steps
+    assert p.toy_thetas == (0.0, 1.0)
+    with pytest.raises(ValueError, match="unknown profile field"):
+        get_profile("smoke", fid_samples=10)
+    with pytest.raises(ValueError, match="unknown profile 'tiny'"):
+        get_profile("tiny")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="precision"):
+        get_profile("full", precision="fp16")
+
+
+def test_profiles_respect_the_reporting_floors() -> None:
+    assert PROFILES["smoke"].fid_preview and not PROFILES["default"].fid_preview
+    for name in ("default", "full"):
+        assert PROFILES[name].fid_n >= 2048 and PROFILES[name].nll_k >= 1000, name
+
+
+def test_recorder_round_trip(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rec = Recorder(tmp_path / "out", "unit", get_profile("smoke"), seed=3, config={"shape": (2, 3)})
+    rec.metric("fid/m", np.float32(1.5), n=np.int64(10), split="test")
+    rec.metric("nan", float("nan"))
+    rec.table("df", pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]}))
+    rec.table("rows", [[1, "x"]], columns=["n", "s"])
+    path = rec.save(wall_time=2.0)
+    data = load_results(path)
+    assert data["metrics"] == {"fid/m": 1.5, "nan": None} and data["metric_meta"]["fid/m"] == {"n": 10, "split": "test"}
+    assert data["tables"]["df"] == {"columns": ["a", "b"], "rows": [[1, 0.5], [2, 0.25]], "caption": None}
+    assert data["tables"]["rows"]["rows"] == [[1, "x"]] and data["config"] == {"shape": [2, 3]}
+    assert data["wall_time_s"] == 2.0 and data["profile"] == "smoke"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results.json"]  # no temp file left behind
+    with pytest.raises(ValueError, match="columns"):
+        rec.table("bad", [[1, 2]])
