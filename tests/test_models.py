@@ -1,0 +1,189 @@
+"""Model families: an exact ELBO bound, learning on real MNIST batches, shapes and ranges.
+
+Plain for-loops over ``training_step`` (no dependence on the training engine). One thread:
+these nets are tiny and the CI box is a shared 2-core CPU.
+"""
+
+import math
+
+import pytest
+import torch
+
+from gm_lib.data import load_dataset
+from gm_lib.models import GAN, VAE, WAE, GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
+
+AE_CONFIGS = {
+    "vae_bernoulli": VAEConfig(),
+    "vae_gaussian": VAEConfig(likelihood="gaussian"),
+    "wae_mmd_rbf": WAEConfig(penalty="mmd_rbf"),
+    "wae_mmd_imq": WAEConfig(penalty="mmd_imq"),
+    "wae_gan": WAEConfig(penalty="gan"),
+    "latent_critic": LatentCriticVAEConfig(),
+}
+GAN_CONFIGS = {loss: GANConfig(loss=loss) for loss in ("dcgan", "wgan", "wgan_gp")}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def mnist_batches():
+    """A function returning a fresh reproducible stream of 32-image MNIST batches in [0, 1]."""
+    from gm_lib.paths import data_root
+
+    if not (data_root() / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        pytest.skip(f"MNIST mirror not found under {data_root()}: set GM_DATA_DIR=/work/shared/data")
+    dataset = load_dataset("mnist", "train", n=2048, download=False)
+
+    def make(seed: int = 0):
+        stream = dataset.stream(32, seed=seed)
+        return lambda: next(stream)[0]
+
+    return make
+
+
+def _train(model, next_batch, steps: int) -> list[dict[str, float]]:
+    torch.manual_seed(0)
+    optimizers = model.configure_optimizers()
+    return [{k: v.item() for k, v in model.training_step(next_batch, optimizers).items()} for _ in range(steps)]
+
+
+def _mean(history, key, part):
+    values = [h[key] for h in part(history)]
+    return sum(values) / len(values)
+
+
+first = lambda h: h[:5]
+last = lambda h: h[-5:]
+
+
+# ---------------------------------------------------------------- the ELBO is a bound
+
+
+def _exact_nll_by_quadrature(model: VAE, x: torch.Tensor) -> float:
+    """−log p(x) = −log ∫ p(x|z) N(z; 0, 1) dz for a 1-D latent, on a fine grid over [−8, 8]."""
+    z = torch.linspace(-8, 8, 4001).unsqueeze(1)
+    dz = (z[1] - z[0]).item()
+    log_px_z = torch.cat([model.log_px_given_z(x.expand(len(chunk), -1, -1, -1), chunk) for chunk in z.split(2000)])
+    log_prior = -0.5 * z.squeeze(1) ** 2 - 0.5 * math.log(2 * math.pi)
+    return -(torch.logsumexp(log_px_z.double() + log_prior.double(), 0) + math.log(dz)).item()
+
+
+@pytest.mark.data
+def test_negative_elbo_upper_bounds_exact_nll(mnist_batches):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=1, width=8))
+    _train(model, lambda: torch.bernoulli(mnist_batches()()), 30)  # an informative, imperfect posterior
+    model.eval()  # BatchNorm from running statistics: p(x|z) must not depend on the batch
+    x = torch.bernoulli(mnist_batches(seed=1)()[:2])
+    with torch.no_grad():
+        for image in x:
+            image = image.unsqueeze(0)
+            repeats = image.expand(2000, -1, -1, -1)  # one reparameterized z per row: a 2000-sample MC ELBO
+            mu, logvar = model.encode(repeats)
+            z = model.reparameterize(mu, logvar)
+            per_sample = -model.log_px_given_z(repeats, z) + model.losses(image)["kl"]
+            neg_elbo, stderr = per_sample.mean().item(), per_sample.std().item() / math.sqrt(len(per_sample))
+            nll = _exact_nll_by_quadrature(model, image)
+            assert neg_elbo >= nll - 3 * stderr, (neg_elbo, nll)
+            assert neg_elbo - nll < 50  # a bound, not a bug: the Jensen gap stays modest
+
+
+# ---------------------------------------------------------------- each family learns
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", sorted(AE_CONFIGS))
+def test_autoencoder_reconstruction_improves(name, mnist_batches):
+    torch.manual_seed(0)
+    model = AE_CONFIGS[name].build()
+    history = _train(model, mnist_batches(), 40)
+    assert all(math.isfinite(v) for h in history for v in h.values())
+    before, after = _mean(history, "reconstruction", first), _mean(history, "reconstruction", last)
+    assert after < 0.9 * before, (before, after)  # all these costs start positive (hundreds of nats / ~10)
+    if not name.startswith("wae"):  # the VAE-style objective goes down too (WAE penalties may rise early)
+        assert _mean(history, "loss", last) < _mean(history, "loss", first)
+
+
+@pytest.mark.data
+def test_dcgan_discriminator_learns_to_separate(mnist_batches):
+    torch.manual_seed(0)
+    history = _train(GAN_CONFIGS["dcgan"].build(), mnist_batches(), 30)
+    # 2 ln 2 = 1.386 is the loss of a discriminator that cannot tell real from fake.
+    assert _mean(history, "critic", last) < 2 * math.log(2) - 0.2
+
+
+@pytest.mark.data
+def test_wgan_weights_stay_clipped_and_estimate_grows(mnist_batches):
+    torch.manual_seed(0)
+    model = GAN_CONFIGS["wgan"].build()
+    history = _train(model, mnist_batches(), 15)
+    c = model.config.clip
+    assert all(p.abs().max().item() <= c + 1e-7 for p in model.critic.parameters())
+    assert _mean(history, "wasserstein", last) > _mean(history, "wasserstein", first)
+
+
+@pytest.mark.data
+def test_wgan_gp_wasserstein_estimate_grows_from_zero(mnist_batches):
+    torch.manual_seed(0)
+    history = _train(GAN_CONFIGS["wgan_gp"].build(), mnist_batches(), 12)
+    assert abs(history[0]["wasserstein"]) < 1.0
+    assert _mean(history, "wasserstein", last) > history[0]["wasserstein"] + 1.0
+    assert all(h["gradient_penalty"] >= 0 for h in history)
+
+
+# ---------------------------------------------------------------- contracts, shapes, autocast
+
+
+ALL_CONFIGS = {**AE_CONFIGS, **{f"gan_{k}": v for k, v in GAN_CONFIGS.items()}}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_CONFIGS))
+def test_rgb_32_shapes_range_and_bf16_autocast(name):
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = replace(ALL_CONFIGS[name], image_shape=(3, 32, 32)).build()
+    optimizers = model.configure_optimizers()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        terms = model.training_step(lambda: torch.rand(8, 3, 32, 32), optimizers)
+    assert "loss" in terms and all(v.dim() == 0 and torch.isfinite(v) and not v.requires_grad for v in terms.values())
+    assert set(terms) >= set(model.evaluation_losses(torch.rand(8, 3, 32, 32)))
+    samples = model.sample(5, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (5, 3, 32, 32) and samples.dtype == torch.float32
+    assert samples.min() >= 0 and samples.max() <= 1
+
+
+def test_sampling_is_reproducible_from_a_generator():
+    model = VAEConfig().build().eval()
+    a, b = (model.sample(4, generator=torch.Generator().manual_seed(3)) for _ in range(2))
+    assert torch.equal(a, b)
+
+
+def test_autoencoder_helpers_shapes():
+    x = torch.rand(4, 1, 28, 28)
+    for config in (VAEConfig(latent_dim=5), WAEConfig(latent_dim=5), LatentCriticVAEConfig(latent_dim=5)):
+        model = config.build().eval()
+        assert model.embed(x).shape == (4, 5)
+        assert model.reconstruct(x).shape == x.shape
+        assert model.decode(torch.zeros(2, 5)).shape == (2, 1, 28, 28)
+    vae = VAEConfig(latent_dim=5).build()
+    assert vae.log_px_given_z(x, torch.zeros(4, 5)).shape == (4,)
+    gan = GAN(GANConfig(latent_dim=7))
+    assert gan.generate(torch.zeros(2, 7)).abs().max() <= 1 and gan.latent_dim == 7
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="image_shape"):
+        VAEConfig(image_shape=(1, 64, 64)).build()
+    with pytest.raises(ValueError, match=r"expected images \(B, 1, 28, 28\)"):
+        VAEConfig().build().encode(torch.rand(2, 3, 32, 32))
+    with pytest.raises(ValueError, match="penalty"):
+        WAE(WAEConfig(penalty="kl"))
+    with pytest.raises(ValueError, match="loss"):
+        GANConfig(loss="hinge").build()
