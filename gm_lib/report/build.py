@@ -69,7 +69,7 @@ def render_markdown(outcomes: list[Outcome], context: ReportContext, reports_dir
         "# gm-lab report: deep generative models",
         _INTRO,
         f"Profile **{context.profile}** · seed {context.seed} · device {context.device} · "
-        f"commit `{context.git_commit[:12]}` · generated {context.generated} · "
+        f"commit `{_short(context.git_commit)}` · generated {context.generated} · "
         f"report wall time {_minutes(context.wall_time_s)}",
         "## Runs",
         _status_table(outcomes, reports_dir),
@@ -218,12 +218,13 @@ def _provenance_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
     for o in outcomes:
         data = results[o.spec.name]
         if not data:
-            rows.append([o.spec.name, _STATUS[o.status]] + ["—"] * 7)
+            rows.append([o.spec.name, _STATUS[o.status]] + ["—"] * 8)
             continue
         v = data["versions"]
         rows.append([o.spec.name, data["profile"], str(data["seed"]), _minutes(data["wall_time_s"]), v["python"],
-                     v["torch"], v["numpy"], v["gm_lib"], f"`{str(data['git_commit'])[:12]}`"])
-    return _md_table(["run", "profile", "seed", "wall time", "python", "torch", "numpy", "gm_lib", "commit"], rows)
+                     v["torch"], v.get("torchvision", "—"), v["numpy"], v["gm_lib"], f"`{_short(data['git_commit'])}`"])
+    columns = ["run", "profile", "seed", "wall time", "python", "torch", "torchvision", "numpy", "gm_lib", "commit"]
+    return _md_table(columns, rows)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -252,6 +253,10 @@ def _md_table(columns: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _short(commit: str) -> str:
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
 def _one_line(text: str) -> str:

@@ -158,6 +158,9 @@ def execute_run(
         outcome = Outcome(spec, "ok", output_dir, executed, time.perf_counter() - start)
     except PapermillExecutionError as error:
         outcome = _classify(spec, error, output_dir, executed, time.perf_counter() - start)
+    except Exception as error:  # the kernel died (out of memory, ...) or could not start: still a named failure
+        reason = f"{type(error).__name__}: {error}"
+        outcome = Outcome(spec, "failed", output_dir, executed, time.perf_counter() - start, reason, cell="the kernel")
     _export_html(executed)
     if outcome.status == "ok":
         if not (output_dir / RESULTS_FILE).is_file():
