@@ -110,6 +110,10 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "eval_batches", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ValueError(f"TrainConfig.eval_every={self.eval_every} must be >= 1 or None")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"TrainConfig.max_minutes={self.max_minutes} must be > 0 or None")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"TrainConfig.precision={self.precision!r}; choose 'fp32' or 'bf16'")
 
