@@ -152,7 +152,12 @@ def test_wgan_gp_wasserstein_estimate_grows_from_zero(mnist_batches):
 # ---------------------------------------------------------------- contracts, shapes, autocast
 
 
-ALL_CONFIGS = {**AE_CONFIGS, **{f"gan_{k}": v for k, v in GAN_CONFIGS.items()}}
+ALL_CONFIGS = {
+    **AE_CONFIGS,
+    **{f"gan_{k}": v for k, v in GAN_CONFIGS.items()},
+    "wae_gaussian_encoder": WAEConfig(encoder="gaussian"),
+    "vae_gaussian_fixed_sigma": VAEConfig(likelihood="gaussian", sigma="fixed"),
+}
 
 
 @pytest.mark.parametrize("name", sorted(ALL_CONFIGS))
@@ -169,6 +174,15 @@ def test_rgb_32_shapes_range_and_bf16_autocast(name):
     samples = model.sample(5, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (5, 3, 32, 32) and samples.dtype == torch.float32
     assert samples.min() >= 0 and samples.max() <= 1
+
+
+def test_fixed_sigma_is_not_trained_and_learned_sigma_is():
+    fixed, learned = VAEConfig(likelihood="gaussian", sigma="fixed").build(), VAEConfig(likelihood="gaussian").build()
+    assert not any(p is fixed.log_sigma for p in fixed.parameters())
+    assert any(p is learned.log_sigma for p in learned.parameters())
+    optimizers = fixed.configure_optimizers()
+    fixed.training_step(lambda: torch.rand(4, 1, 28, 28), optimizers)
+    assert fixed.log_sigma.item() == pytest.approx(-2.0)
 
 
 def test_sampling_is_reproducible_from_a_generator():
