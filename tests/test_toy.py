@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gm_lib.toy import (
+    estimate_curve,
     estimate_divergence,
     sample_p,
     sample_q,
@@ -50,3 +51,8 @@ def test_hellinger_estimate_is_flat_in_theta_where_wasserstein_is_not():
 def test_unknown_divergence_is_rejected():
     with pytest.raises(ValueError, match="divergence"):
         estimate_divergence(1.0, "kl")
+
+
+def test_estimate_curve_gives_one_estimate_per_theta():
+    curve = estimate_curve([0.0, 1.0], "hellinger", steps=100, eval_batches=3)
+    assert len(curve) == 2 and curve[0].value < curve[1].value
