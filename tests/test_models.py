@@ -213,3 +213,13 @@ def test_bad_inputs_raise_clear_errors():
         WAE(WAEConfig(penalty="kl"))
     with pytest.raises(ValueError, match="loss"):
         GANConfig(loss="hinge").build()
+
+
+def test_gan_decode_is_sample_in_unit_range():
+    """``decode`` maps noise into [0, 1] exactly as ``sample`` does (latent walks rely on it)."""
+    model = GANConfig(loss="wgan_gp").build().eval()
+    z = torch.randn(5, model.latent_dim, generator=torch.Generator().manual_seed(0))
+    x = model.decode(z)
+    assert x.shape == (5, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    assert torch.allclose(x, (model.generate(z) + 1) / 2)
+    assert torch.allclose(model.sample(5, generator=torch.Generator().manual_seed(0)), x)

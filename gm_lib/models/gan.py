@@ -163,5 +163,10 @@ class GAN(GenerativeModel):
         return _detached(terms, loss=terms["critic"], generator=self.generator_loss(x.shape[0]))
 
     @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """Noise ``(B, d)`` → images ``(B, C, H, W)`` in [0, 1], like the autoencoders' ``decode``."""
+        return (self.generate(z.to(self.device)) + 1.0) / 2.0
+
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return (self.generate(sample_prior(n, self.latent_dim, self.device, generator)) + 1.0) / 2.0
+        return self.decode(sample_prior(n, self.latent_dim, self.device, generator))
