@@ -82,9 +82,9 @@ _THETAS_FINE = tuple(round(-1.0 + 0.1 * i, 1) for i in range(21))  # -1.0, -0.9,
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", train_subset=2_000, eval_subset=500, vae_steps=150, ae_steps=150, gan_steps=60,
-        batch_size=64, max_minutes=0.5, nll_k=50, nll_n=100, fid_n=64, fid_preview=True,
-        toy_thetas=_THETAS_COARSE, toy_steps=150, toy_eval_batches=2, tsne_n=500, snapshot_every=20,
+        name="smoke", train_subset=2_000, eval_subset=500, vae_steps=100, ae_steps=60, gan_steps=40,
+        batch_size=32, max_minutes=0.2, nll_k=20, nll_n=50, fid_n=64, fid_preview=True,
+        toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,
         precision="fp32",
     ),
     "default": Profile(
