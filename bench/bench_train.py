@@ -128,12 +128,12 @@ def main(argv: list[str] | None = None) -> None:
     if unknown or args.warmup < 1:
         parser.error(f"unknown families {unknown} (choose from {list(FAMILIES)}) or --warmup < 1")
     data = load_dataset("mnist", "train", n=args.n_train)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
-          f"{args.warmup} warm-up + {args.steps} timed steps per variant, device cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, device cpu")
     start = time.perf_counter()
     if args.quality:
         _quality_table(families, data, load_dataset("mnist", "test", n=1000), args)
     else:
+        print(f"{args.warmup} warm-up rounds + {args.steps} timed rounds, one step per variant per round")
         _throughput_table(families, data, args)
     print(f"total {time.perf_counter() - start:.0f} s")
 
