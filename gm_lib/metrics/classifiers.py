@@ -1,0 +1,210 @@
+"""Domain classifiers: class coverage (mode collapse), a cheap Fréchet distance, k-NN accuracy of codes.
+
+One small CNN per labelled dataset, trained once (seeded) and cached as
+``cache_dir("classifiers")/<dataset>-<confighash>.pt`` together with its measured test accuracy.
+Training lives here rather than in the engine because the engine's batches carry no labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gm_lib.models.base import GenerativeModel
+from gm_lib.paths import cache_dir
+
+__all__ = [
+    "ClassifierConfig",
+    "Classifier",
+    "Coverage",
+    "train_classifier",
+    "get_classifier",
+    "evaluate_accuracy",
+    "class_coverage",
+    "classifier_features",
+    "classifier_frechet_distance",
+    "knn_accuracy",
+]
+
+COVERAGE_THRESHOLD = 0.01  # a class is covered when it holds at least 1 % of the samples
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Architecture and training of a domain classifier (its hash names the cache file)."""
+
+    dataset: str = "mnist"
+    channels: tuple[int, int] = (32, 64)
+    hidden: int = 128
+    epochs: int = 3
+    batch_size: int = 128
+    lr: float = 3e-3
+    seed: int = 0
+
+    def hash(self) -> str:
+        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:10]
+
+
+class Classifier(GenerativeModel):
+    """Two conv blocks + MLP. Input float ``(B, C, H, W)`` in ``[0, 1]``; output logits ``(B, 10)``."""
+
+    def __init__(self, config: ClassifierConfig, image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.config = config
+        c, h, w = image_shape
+        c1, c2 = config.channels
+        block = lambda cin, cout: [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2)]
+        self.features = nn.Sequential(
+            *block(c, c1), *block(c1, c2), nn.Flatten(), nn.Linear(c2 * (h // 4) * (w // 4), config.hidden), nn.ReLU()
+        )
+        self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(config.hidden, 10))
+        self.test_accuracy = float("nan")
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Penultimate features ``(B, hidden)``."""
+        return self.features(2 * x - 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.embed(x))
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
+
+    def training_step(self, next_batch, optimizers) -> dict[str, Tensor]:
+        """One cross-entropy step. Unlike generative models, ``next_batch()`` must return ``(x, y)``."""
+        x, y = next_batch()
+        loss = F.cross_entropy(self(x), y)
+        optimizers["model"].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers["model"].step()
+        return {"loss": loss.detach()}
+
+
+# ---------------------------------------------------------------- train / load (plumbing)
+
+
+@torch.no_grad()
+def evaluate_accuracy(classifier: Classifier, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
+    """Fraction of ``images`` (uint8 or float [0, 1]) classified as ``labels``."""
+    classifier.eval()
+    predictions = torch.cat([classifier(_as_float(images[i : i + batch_size])).argmax(1)
+                             for i in range(0, len(images), batch_size)])
+    return float((predictions == labels).float().mean())
+
+
+def train_classifier(config: ClassifierConfig) -> Classifier:
+    """Train from scratch (seeded; one-cycle Adam), measure test accuracy. ~1-2 min per MNIST-size dataset on CPU."""
+    from gm_lib.data import load_dataset
+
+    torch.manual_seed(config.seed)
+    train, test = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "test")
+    model = Classifier(config, train.shape)
+    optimizers = model.configure_optimizers()
+    steps = config.epochs * math.ceil(len(train) / config.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizers["model"], max_lr=config.lr, total_steps=steps)
+    stream = train.stream(config.batch_size, seed=config.seed)
+    model.train()
+    for _ in range(steps):
+        model.training_step(lambda: next(stream), optimizers)
+        schedule.step()
+    model.test_accuracy = evaluate_accuracy(model, test.images, test.labels)
+    return model.eval()
+
+
+def get_classifier(dataset: str, config: ClassifierConfig | None = None, force: bool = False) -> Classifier:
+    """Load-or-train the domain classifier of ``dataset`` (``mnist``, ``fashion_mnist``, ``svhn``).
+
+    Raises:
+        DatasetUnavailable: the dataset is not on disk (training needs it once).
+    """
+    config = config or ClassifierConfig(dataset=dataset)
+    path = cache_dir("classifiers") / f"{dataset}-{config.hash()}.pt"
+    if path.is_file() and not force:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        model = Classifier(config, tuple(saved["image_shape"]))
+        model.load_state_dict(saved["state_dict"])
+        model.test_accuracy = saved["test_accuracy"]
+        return model.eval()
+    from gm_lib.data import load_dataset
+
+    shape = load_dataset(dataset, "test", n=1).shape
+    model = train_classifier(config)
+    payload = {"config": asdict(config), "image_shape": shape, "state_dict": model.state_dict(),
+               "test_accuracy": model.test_accuracy}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as handle:
+        torch.save(payload, handle)
+    os.replace(tmp, path)
+    return model
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Predicted-class histogram of generated samples.
+
+    Attributes:
+        histogram: ``(10,)`` fractions summing to 1.
+        n_covered: classes with at least ``COVERAGE_THRESHOLD`` (1 %) of the samples.
+        kl_to_uniform: KL(histogram ‖ uniform) in nats (0 = perfectly balanced, log 10 = one class).
+    """
+
+    histogram: np.ndarray
+    n_covered: int
+    kl_to_uniform: float
+
+
+def _as_float(images: Tensor) -> Tensor:
+    x = torch.as_tensor(images)
+    if x.dtype == torch.uint8:
+        return x.float() / 255
+    if torch.isnan(x).any() or x.min() < 0 or x.max() > 1:
+        raise ValueError(f"images must be float in [0, 1] or uint8; found [{x.min():.4g}, {x.max():.4g}]: "
+                         "convert [-1, 1] images with (x + 1) / 2")
+    return x.float()
+
+
+@torch.no_grad()
+def class_coverage(classifier: Classifier, images: Tensor, batch_size: int = 1000) -> Coverage:
+    """Mode-collapse numbers: how the classifier spreads ``images`` (float [0, 1] or uint8) over 10 classes."""
+    classifier.eval()
+    predictions = torch.cat([classifier(_as_float(images[i : i + batch_size])).argmax(1)
+                             for i in range(0, len(images), batch_size)])
+    histogram = np.bincount(predictions.numpy(), minlength=10).astype(np.float64) / len(predictions)
+    nonzero = histogram > 0
+    kl = float(np.sum(histogram[nonzero] * np.log(histogram[nonzero] * 10)))
+    return Coverage(histogram, int((histogram >= COVERAGE_THRESHOLD).sum()), kl)
+
+
+@torch.no_grad()
+def classifier_features(classifier: Classifier, images: Tensor, batch_size: int = 1000) -> np.ndarray:
+    """Penultimate features ``(N, hidden)`` float64 of ``images`` (float [0, 1] or uint8)."""
+    classifier.eval()
+    return torch.cat([classifier.embed(_as_float(images[i : i + batch_size]))
+                      for i in range(0, len(images), batch_size)]).double().numpy()
+
+
+def classifier_frechet_distance(classifier: Classifier, real: Tensor, fake: Tensor) -> float:
+    """Fréchet distance in the domain classifier's feature space (cheap; for tracking training, not for tables)."""
+    from gm_lib.metrics.fid import feature_statistics, frechet_distance
+
+    return frechet_distance(*feature_statistics(classifier_features(classifier, real)),
+                            *feature_statistics(classifier_features(classifier, fake)))
+
+
+def knn_accuracy(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray, k: int = 5) -> float:
+    """Test accuracy of a k-nearest-neighbour classifier (Euclidean) on latent codes ``(N, d)``."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(n_neighbors=k).fit(np.asarray(z_train), np.asarray(y_train))
+    return float(knn.score(np.asarray(z_test), np.asarray(y_test)))

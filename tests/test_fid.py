@@ -1,0 +1,151 @@
+"""FID/KID: converted weights equal the TorchScript original, known answers, input contract."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from gm_lib.metrics.fid import (
+    FIDResult,
+    feature_statistics,
+    fid,
+    fid_floor,
+    frechet_distance,
+    inception_features,
+    kernel_inception_distance,
+    quantize_images,
+)
+from gm_lib.metrics.inception import FIDWeightsMissing, find_fid_weights, load_fid_inception, torchscript_path
+
+
+@pytest.fixture(scope="module")
+def weights():
+    try:
+        return find_fid_weights()
+    except FIDWeightsMissing as error:
+        pytest.fail(str(error))
+
+
+# ---------------------------------------------------------------- pure maths
+
+
+def test_frechet_identical_gaussians_is_zero():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 8))
+    mu, sigma = feature_statistics(a)
+    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-8
+
+
+def test_frechet_equal_covariances_is_squared_mean_distance():
+    sigma = np.diag([1.0, 2.0, 3.0])
+    mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, -2.0])
+    assert frechet_distance(mu1, sigma, mu2, sigma) == pytest.approx(9.0, abs=1e-8)
+
+
+def test_frechet_diagonal_closed_form():
+    s1, s2 = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])
+    expected = (1 - 3) ** 2 + (2 - 1) ** 2  # Tr(S1 + S2 - 2 sqrt(S1 S2)) for commuting diagonals
+    assert frechet_distance(np.zeros(2), s1, np.zeros(2), s2) == pytest.approx(expected, abs=1e-8)
+
+
+def test_frechet_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="mismatched"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
+def test_kid_unbiased_for_one_distribution_and_positive_for_two():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(600, 16)), rng.normal(size=(600, 16))
+    mean, std = kernel_inception_distance(x, y, n_subsets=50, subset_size=200)
+    assert abs(mean) < 3 * std + 1e-3
+    shifted_mean, shifted_std = kernel_inception_distance(x, y + 0.5, n_subsets=50, subset_size=200)
+    assert shifted_mean > 10 * shifted_std > 0
+
+
+# ---------------------------------------------------------------- input contract
+
+
+def test_quantize_matches_image_files_and_repeats_grey():
+    x = torch.tensor([0.0, 0.5 / 255, 0.499 / 255, 1.0, 254.6 / 255]).view(1, 1, 1, 5)
+    q = quantize_images(x)
+    assert q.dtype == torch.uint8 and q.shape == (1, 3, 1, 5)
+    assert q[0, 0, 0].tolist() == [0, 1, 0, 255, 255]
+
+
+@pytest.mark.parametrize("bad, match", [(torch.rand(2, 1, 8, 8) * 2 - 1, r"\(x \+ 1\) / 2"),
+                                        (torch.full((2, 1, 8, 8), float("nan")), "NaN"),
+                                        (torch.rand(2, 8, 8), "shape")])
+def test_out_of_range_or_malformed_images_are_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        quantize_images(bad)
+    with pytest.raises(ValueError, match=match):
+        fid(bad, preview=True, kid=False)
+
+
+def test_fid_refuses_fewer_than_2048_samples():
+    with pytest.raises(ValueError, match="at least 2048"):
+        fid(torch.rand(100, 1, 28, 28))
+    with pytest.raises(ValueError, match="at least 2048"):
+        fid_floor("mnist", 500)
+
+
+def test_result_string_names_n_reference_and_preview():
+    text = str(FIDResult(12.345, 0.0123, 0.001, 2048, "mnist:test"))
+    assert text == "FID 12.35 (N=2048 vs mnist:test N=2048) KID 0.0123 ± 0.0010"
+    assert "PREVIEW" in str(FIDResult(1.0, None, None, 10, "mnist:test", preview=True))
+
+
+# ---------------------------------------------------------------- the network (needs `make setup`)
+
+
+def test_converted_weights_match_torchscript(weights):
+    if not torchscript_path().is_file():
+        pytest.fail(f"{torchscript_path()} missing: run `make setup`")
+    ours = load_fid_inception(resize_input=False, normalize_input=False)
+    # The TorchScript neither resizes nor scales: both get the same 299x299 input in [-1, 1].
+    x = torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with warnings.catch_warnings(), torch.jit.optimized_execution(False), torch.inference_mode():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+        original = torch.jit.load(str(torchscript_path()), map_location="cpu").eval()
+        a, b = ours(x)[0].flatten(1), original(x)
+    assert a.shape == (2, 2048)
+    assert ((a - b).norm() / b.norm()).item() < 1e-5
+
+
+@pytest.fixture(scope="module")
+def mnist_features(weights, mnist_root_module):
+    from gm_lib.data import load_dataset
+
+    images = load_dataset("mnist", "test", n=64).images
+    noise = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    return inception_features(images[:32]), inception_features(images[32:]), \
+        inception_features(noise)
+
+
+@pytest.fixture(scope="module")
+def mnist_root_module():
+    from gm_lib.paths import data_root
+
+    if not (data_root() / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
+        pytest.skip(f"MNIST mirror not found under {data_root()}: set GM_DATA_DIR=../shared/data")
+
+
+def test_fid_self_zero_real_small_noise_large(mnist_features):
+    a, b, noise = (feature_statistics(f) for f in mnist_features)
+    assert abs(frechet_distance(*a, *a)) < 1e-3
+    real = frechet_distance(*a, *b)
+    fake = frechet_distance(*a, *noise)
+    assert 0 < real < fake / 3, (real, fake)
+    kid_real, _ = kernel_inception_distance(mnist_features[0], mnist_features[1])
+    kid_fake, _ = kernel_inception_distance(mnist_features[0], mnist_features[2])
+    assert kid_real < kid_fake / 3
+
+
+def test_fid_pipeline_preview_on_own_reference_is_zero(weights, mnist_root_module):
+    from gm_lib.data import load_dataset
+
+    samples = load_dataset("mnist", "test", n=16).tensors()[0]  # float [0, 1]; quantizes back exactly
+    result = fid(samples, "mnist:test", preview=True, kid=False)
+    assert result.preview and result.n == 16 and result.reference == "mnist:test"
+    assert abs(result.fid) < 1e-3
