@@ -63,9 +63,11 @@ def test_report_promises_every_section_figure_and_table(report: dict) -> None:
                     "### Not run: data unavailable", "### FAILED runs"):
         assert heading in md, heading
     assert "Profile **smoke** · seed 7 · device cpu" in md
-    assert "| ok_run | Alpha-VAE | fashion_mnist | 12.35 (N=64, test †) | 0.0123 (N=64, test) | — |" in md
-    assert "91.5 (N=100, k=50, test)" in md
-    assert "FID 1.75 (N=64, test)" in md  # the real-vs-real floor
+    n = PROFILES["smoke"].fid_n
+    assert f"| ok_run | Alpha-VAE | fashion_mnist | 12.35 (N={n}, test †) | 0.0123 (N={n}, test) | — |" in md
+    smoke = PROFILES["smoke"]
+    assert f"91.5 (N={smoke.nll_n}, k={smoke.nll_k}, test)" in md
+    assert f"FID 1.75 (N={n}, test)" in md  # the real-vs-real floor
     assert "| alpha | 1.25 |" in md and "Two fixture scores." in md
     assert "The fixture finding: alpha beats beta." in md
     assert "Burda, Grosse & Salakhutdinov" in md and "86.76" in md
