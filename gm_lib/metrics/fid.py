@@ -43,6 +43,7 @@ __all__ = [
     "reference_statistics",
     "fid",
     "fid_floor",
+    "score_features",
 ]
 
 MIN_FID_SAMPLES = 2048
@@ -343,7 +344,9 @@ def _check_n(n: int, preview: bool) -> None:
         )
 
 
-def _score(features: np.ndarray, ref: ReferenceStatistics, kid: bool, preview: bool, source: str) -> FIDResult:
+def score_features(features: np.ndarray, ref: ReferenceStatistics, kid: bool = True, preview: bool = False,
+                   source: str = "") -> FIDResult:
+    """FID (and KID) of ``features (N, 2048)`` against ``ref`` (same N by the callers' construction)."""
     mu, sigma = feature_statistics(features)
     value = frechet_distance(mu, sigma, ref.mu, ref.sigma)
     kid_mean = kid_std = None
@@ -379,7 +382,7 @@ def fid(
     _check_n(n, preview)
     features = inception_features(samples[:n], preview=preview, progress=progress)
     ref = reference_statistics(reference, n, preview=preview, progress=progress)
-    return _score(features, ref, kid, preview, "")
+    return score_features(features, ref, kid, preview, "")
 
 
 def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> FIDResult:
@@ -390,4 +393,4 @@ def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> 
     _check_n(n, preview)
     train = reference_statistics(f"{dataset}:train", n, preview=preview)
     test = reference_statistics(f"{dataset}:test", n, preview=preview)
-    return _score(train.features.astype(np.float64), test, kid, preview, train.spec)
+    return score_features(train.features.astype(np.float64), test, kid, preview, train.spec)
