@@ -46,6 +46,8 @@ __all__ = [
     "encode_config",
     "decode_config",
     "class_path",
+    "save_snapshot",
+    "list_snapshots",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -186,6 +188,22 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+# ---------------------------------------------------------------- snapshots
+
+
+def save_snapshot(run_dir: Path, step: int, state_dict: dict) -> None:
+    """Weights only, as ``run_dir/snapshots/step_0000500.pt`` (for curves over training)."""
+    folder = Path(run_dir) / "snapshots"
+    folder.mkdir(exist_ok=True)
+    atomic_write(folder / f"step_{step:07d}.pt", obj=state_dict)
+
+
+def list_snapshots(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """``[(step, path), ...]`` of a run's snapshots, in step order."""
+    paths = sorted((Path(run_dir) / "snapshots").glob("step_*.pt"))
+    return [(int(path.stem.removeprefix("step_")), path) for path in paths]
+
+
 # ---------------------------------------------------------------- RNG states
 
 
@@ -195,8 +213,13 @@ def capture_rng() -> dict:
     version, internal, gauss = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
         "random": {"version": version, "internal": list(internal), "gauss": gauss},
     }
     if torch.cuda.is_available():
@@ -208,8 +231,15 @@ def restore_rng(state: dict) -> None:
     """Inverse of :func:`capture_rng`."""
     torch.set_rng_state(state["torch"].cpu())
     numpy_state = state["numpy"]
-    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
-                         numpy_state["has_gauss"], numpy_state["cached"]))
+    np.random.set_state(
+        (
+            numpy_state["kind"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["pos"],
+            numpy_state["has_gauss"],
+            numpy_state["cached"],
+        )
+    )
     random_state = state["random"]
     random.setstate((random_state["version"], tuple(random_state["internal"]), random_state["gauss"]))
     if "cuda" in state and torch.cuda.is_available():

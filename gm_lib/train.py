@@ -48,10 +48,12 @@ from gm_lib.checkpoint import (
     class_path,
     decode_config,
     encode_config,
+    list_snapshots,
     load_checkpoint,
     remove_temp_files,
     restore_rng,
     save_checkpoint,
+    save_snapshot,
 )
 from gm_lib.data import DataSpec, ImageDataset
 from gm_lib.models.base import GenerativeModel
@@ -65,7 +67,10 @@ __all__ = [
     "set_seed",
     "select_device",
     "train",
+    "evaluate",
     "get_or_train",
+    "run_directory",
+    "load_snapshots",
     "load_checkpoint",
     "load_model",
     "run_hash",
@@ -92,6 +97,8 @@ class TrainConfig:
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
         precision: ``fp32`` or ``bf16`` (autocast around the training step and evaluation).
         channels_last: store the model and batches in NHWC memory format.
+        snapshot_every: steps between weight-only snapshots in ``run_dir/snapshots/`` (``None``: none),
+            taken at step 0 and at the end too; they feed curves over training (e.g. GAN mode coverage).
     """
 
     steps: int
@@ -105,13 +112,15 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16"] = "fp32"
     channels_last: bool = False
+    snapshot_every: int | None = None
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every", "eval_batches", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1")
-        if self.eval_every is not None and self.eval_every < 1:
-            raise ValueError(f"TrainConfig.eval_every={self.eval_every} must be >= 1 or None")
+        for name in ("eval_every", "snapshot_every"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1 or None")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"TrainConfig.max_minutes={self.max_minutes} must be > 0 or None")
         if self.precision not in ("fp32", "bf16"):
@@ -237,30 +246,19 @@ class _Run:
         self.pending.clear()
         return record
 
-    @torch.no_grad()
     def evaluate(self, elapsed: float) -> None:
-        """Mean of ``model.evaluation_losses`` over up to ``eval_batches`` validation batches.
-
-        Runs under a forked RNG seeded from the run seed: evaluations are comparable with each
-        other and do not shift the training random stream (so resume stays exact).
-        """
-        totals, count = {}, 0
-        devices = [self.device] if self.device.type == "cuda" else []
-        self.model.eval()
-        with torch.random.fork_rng(devices=devices, device_type=self.device.type):
-            torch.manual_seed(self.config.seed + 1)
-            for index, (x, _) in enumerate(self.val_data.batches(self.config.batch_size)):
-                if index == self.config.eval_batches:
-                    break
-                x = x.to(self.device).contiguous(memory_format=self.memory_format)
-                with self.autocast():
-                    losses = self.model.evaluation_losses(x)
-                for name, value in losses.items():
-                    totals[name] = totals.get(name, 0.0) + float(value) * len(x)
-                count += len(x)
+        """Record the mean validation losses (see :func:`evaluate`)."""
+        losses = evaluate(
+            self.model,
+            self.val_data,
+            self.config.batch_size,
+            self.config.eval_batches,
+            precision=self.config.precision,
+            seed=self.config.seed + 1,
+            memory_format=self.memory_format,
+        )
         self.model.train()
-        self.history.evals.append({"step": self.step, "time": round(elapsed, 3),
-                                   **{n: v / count for n, v in totals.items()}})
+        self.history.evals.append({"step": self.step, "time": round(elapsed, 3), **losses})
 
     # -- the loop
 
@@ -269,6 +267,8 @@ class _Run:
         base = self.history.wall_time
         elapsed = lambda: base + time.monotonic() - start  # wall time summed across resumes
         bar = _progress_bar(config.steps, self.step, self.progress)
+        if config.snapshot_every and self.step == 0:
+            save_snapshot(self.run_dir, 0, self.model.state_dict())
         while self.step < config.steps:
             with self.autocast():
                 losses = self.model.training_step(self.next_batch, self.optimizers)
@@ -294,9 +294,47 @@ class _Run:
         wants_eval = config.eval_every is not None and step % config.eval_every == 0
         if self.val_data is not None and (wants_eval or last):
             self.evaluate(elapsed)
+        if config.snapshot_every and (step % config.snapshot_every == 0 or last):
+            save_snapshot(self.run_dir, step, self.model.state_dict())
         if is_checkpoint:
             self.history.wall_time = elapsed
             self.checkpoint()
+
+
+@torch.no_grad()
+def evaluate(
+    model: GenerativeModel,
+    data: ImageDataset,
+    batch_size: int = 500,
+    max_batches: int | None = None,
+    *,
+    precision: str = "fp32",
+    seed: int = 1,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> dict[str, float]:
+    """Image-weighted mean of ``model.evaluation_losses`` over ``data`` in stored order (model left in eval mode).
+
+    Runs under a forked RNG seeded with ``seed``: stochastic terms (e.g. the VAE's sampled z) are
+    comparable between calls, and the caller's random stream is not shifted (so resume stays exact).
+
+    Returns:
+        ``{term: mean}`` in the model's units (e.g. nats per image for the VAE's ``loss``).
+    """
+    device = model.device
+    totals, count = {}, 0
+    model.eval()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
+        torch.manual_seed(seed)
+        for index, (x, _) in enumerate(data.batches(batch_size)):
+            if index == max_batches:
+                break
+            x = x.to(device).contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                losses = model.evaluation_losses(x)
+            for name, value in losses.items():
+                totals[name] = totals.get(name, 0.0) + float(value) * len(x)
+            count += len(x)
+    return {name: value / count for name, value in totals.items()}
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
@@ -408,7 +446,7 @@ def get_or_train(
     """
     description = _run_description(model_config, data, train_config, val_data)
     digest = _digest(description)
-    run_dir = cache_dir("runs") / f"{name}-{digest}"
+    run_dir = run_directory(name, model_config, data, train_config, val_data)
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
     if run_dir.joinpath(CHECKPOINT_NAME).exists():
@@ -420,8 +458,14 @@ def get_or_train(
     atomic_write(run_dir / "config.json", json.dumps(readable, indent=2).encode())
     set_seed(train_config.seed)
     model = model_config.build()
-    history = train(model, data.load(), train_config, run_dir,
-                    val_data=val_data.load() if val_data is not None else None, progress=progress)
+    history = train(
+        model,
+        data.load(),
+        train_config,
+        run_dir,
+        val_data=val_data.load() if val_data is not None else None,
+        progress=progress,
+    )
     return model.eval(), history
 
 
@@ -442,3 +486,22 @@ def load_model(run_dir: str | Path, device: str = "auto", *, state: dict | None 
     model.load_state_dict(state["model"])
     return model.to(select_device(device)).eval(), History.from_dict(state["history"])
 
+
+def run_directory(name: str, model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None = None):
+    """The cache folder :func:`get_or_train` uses for these configs: ``cache_dir("runs")/<name>-<hash12>``."""
+    return cache_dir("runs") / f"{name}-{run_hash(model_config, data, train_config, val_data)}"
+
+
+def load_snapshots(run_dir: str | Path, device: str = "auto") -> list[tuple[int, GenerativeModel]]:
+    """The run's weight snapshots (``TrainConfig.snapshot_every``) as ``[(step, model in eval mode), ...]``.
+
+    Raises:
+        FileNotFoundError / CheckpointError: the run has no readable checkpoint to rebuild the model from.
+    """
+    model_config = decode_config(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)["model_config"])
+    models = []
+    for step, path in list_snapshots(run_dir):
+        model = model_config.build()
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        models.append((step, model.to(select_device(device)).eval()))
+    return models

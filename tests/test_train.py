@@ -204,3 +204,28 @@ def test_get_or_train_config_change_gives_new_run_dir_and_force_retrains(tmp_pat
     monkeypatch.setattr(engine, "train", lambda *a, **k: calls.append(k) or engine.History())
     get_or_train("tiny", TinyConfig(shape=(1, 28, 28)), spec, SMALL, force=True, progress=False)
     assert len(calls) == 1 and os.listdir(tmp_path / "runs")
+
+
+def test_snapshots_hold_the_weights_of_their_step(tmp_path):
+    """Snapshots at 0, every k steps and at the end; the last one equals the final weights."""
+    config = replace(SMALL, snapshot_every=3)
+    model, data = tiny_setup()
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    train(model, data, config, tmp_path, progress=False)
+    snapshots = engine.load_snapshots(tmp_path, device="cpu")
+    assert [step for step, _ in snapshots] == [0, 3, 6, 8]
+    assert _same_weights(snapshots[0][1].state_dict(), initial)
+    assert _same_weights(snapshots[-1][1].state_dict(), model.state_dict())
+    assert not _same_weights(snapshots[1][1].state_dict(), snapshots[2][1].state_dict())
+
+
+def test_public_evaluate_is_an_image_weighted_mean_and_leaves_rng_alone(tmp_path):
+    model, data = tiny_setup()
+    model.eval()
+    batches = list(data.batches(7))  # uneven last batch: weighting matters
+    torch.manual_seed(1)  # evaluate() draws its noise from a forked RNG seeded with seed=1
+    expected = sum(float(model.evaluation_losses(x)["rec"]) * len(x) for x, _ in batches) / len(data)
+    state = torch.get_rng_state()
+    result = engine.evaluate(model, data, batch_size=7, seed=1)
+    assert torch.equal(state, torch.get_rng_state())
+    assert math.isclose(result["rec"], expected, rel_tol=1e-5)
