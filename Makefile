@@ -26,6 +26,7 @@ setup: $(VENV)/.requirements-installed  ## Create .venv, install pinned requirem
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "gm-lab (.venv)" >/dev/null
 	@$(MAKE) --no-print-directory pdf-deps
+	$(BIN)/python -c "from gm_lib.metrics import ensure_fid_weights; print(ensure_fid_weights())"  # converted once
 	@echo "setup done: kernel '$(KERNEL)', data root $(GM_DATA_DIR)"
 
 $(VENV)/.requirements-installed: requirements.txt
@@ -53,6 +54,10 @@ pdf-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null; \
 	else echo "warning: report.pdf needs Pango: apt-get install libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core"; fi
+
+bench:  ## Benchmarks, not tests: training images/s (fp32 vs bf16, NCHW vs channels_last), FID vs pytorch-fid CLI
+	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_fid.py
 
 lab:  ## JupyterLab on the project's kernel
 	$(BIN)/jupyter lab notebooks/
