@@ -336,10 +336,8 @@ def _network_reachable(host: str = "pypi.org", timeout: float = 2.0) -> bool:
 
 
 def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split: str = "train") -> None:
-    fix = (
-        f"put the files in {folder} (torchvision's raw layout) or point GM_DATA_DIR at a folder "
-        "that has them (e.g. GM_DATA_DIR=../shared/data)"
-    )
+    files = f"{split}_32x32.mat" if name == "svhn" else "the IDX files"
+    fix = f"put {files} in {folder} (torchvision's layout) or point GM_DATA_DIR at a folder that has them"
     if not (download and _network_reachable()):
         raise DatasetUnavailable(f"dataset {name!r} not found under {root}: {fix}")
     from torchvision import datasets
@@ -352,5 +350,6 @@ def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split
             cls(str(root), train=True, download=True)
             cls(str(root), train=False, download=True)
     except Exception as error:
-        message = f"dataset {name!r} not found under {root} and download failed ({error}): {fix}"
+        reason = " ".join(str(error).split())[:160]  # torchvision's message spans lines: keep one
+        message = f"dataset {name!r} not found under {root} and download failed ({reason}): {fix}"
         raise DatasetUnavailable(message) from None

@@ -77,8 +77,9 @@ __all__ = [
     "code_hash",
 ]
 
-# Code that cannot change a trained model: editing it must not invalidate the cache.
-_CODE_HASH_EXCLUDE = ("report/", "results.py", "profiles.py")
+# The code a trained model depends on. Editing anything else (metrics, plots, the report) must not
+# invalidate the checkpoint cache; editing these retrains.
+_TRAINING_CODE = ("data.py", "nets.py", "losses.py", "models/", "train.py", "checkpoint.py")
 
 
 @dataclass(frozen=True)
@@ -394,12 +395,12 @@ def _delete_run_files(run_dir: Path) -> None:
 
 
 def code_hash() -> str:
-    """SHA-256 of every ``gm_lib/**/*.py`` that can affect training (reporting code excluded)."""
+    """SHA-256 of the gm_lib modules a trained model depends on (data, nets, losses, models, engine)."""
     package = Path(gm_lib.__file__).parent
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         relative = path.relative_to(package).as_posix()
-        if relative.startswith(_CODE_HASH_EXCLUDE[0]) or relative in _CODE_HASH_EXCLUDE[1:]:
+        if not relative.startswith(_TRAINING_CODE):
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
