@@ -6,9 +6,15 @@ Modules (each holds one idea):
     nets      DCGAN-style encoders, decoders, generators, critics; small MLPs
     models    VAE, WAE-MMD, WAE-GAN, latent-critic VAE, DCGAN, WGAN, WGAN-GP
     toy       the parallel-lines toy: Hellinger vs Earth-Mover estimation
-    train     the training engine: seeding, checkpoints, resume, load-or-train
-    metrics   FID, KID, sharpness, importance-sampled NLL, domain classifiers
+    train     the training engine: seeding, evaluation, resume, load-or-train cache
+    checkpoint  atomic checkpoint files, RNG capture, config round-trips, History, snapshots
+    metrics   FID, KID, sharpness, importance-sampled NLL, domain classifiers (+ CLI)
+    latent    interpolation, per-dimension perturbation, encoding a split, t-SNE
+    plots     the figures the notebooks share
+    experiments  the report's runs (model + data + training configs), defined once
     profiles  smoke / default / full settings read by the notebooks
+    results   what a notebook records (figures, tables, metrics) with provenance
+    report    `make report`: papermill runner and the md/HTML/PDF builder
 """
 
 __version__ = "0.1.0"

@@ -1,0 +1,94 @@
+"""The real notebooks: house rules checked statically, and the whole smoke report built end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gm_lib.paths import repo_root
+from gm_lib.report import main as report_main
+from gm_lib.report.run import load_manifest
+
+NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
+STANDARD_PARAMETERS = ("profile", "seed", "device", "output_dir", "run_name")
+# What a notebook must not do itself: that belongs in gm_lib, where it is tested.
+LIBRARY_ONLY = [r"\.backward\(", r"\.step\(\)", r"torch\.optim\.", r"F\.binary_cross_entropy", r"logsumexp", r"sqrtm"]
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def test_notebooks_are_numbered_and_in_the_manifest():
+    names = [p.name for p in NOTEBOOKS]
+    assert names == sorted(names) and [n[:2] for n in names] == ["01", "02", "03", "04", "05"]
+    in_manifest = {run.notebook.name for run in load_manifest(repo_root() / "reports" / "manifest.yaml").runs}
+    assert in_manifest == set(names)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_saved_without_outputs_and_has_one_parameters_cell(path):
+    cells = _cells(path)
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "strip outputs"
+    tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1
+    source = "".join(tagged[0]["source"])
+    for name in STANDARD_PARAMETERS:
+        assert re.search(rf"^{name} = ", source, flags=re.MULTILINE), f"parameters cell lacks {name}"
+    assert cells[0]["cell_type"] == "markdown" and "".join(cells[0]["source"]).startswith("# ")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_holds_no_training_loop_loss_or_metric(path):
+    code = "\n".join("".join(c["source"]) for c in _cells(path) if c["cell_type"] == "code")
+    for pattern in LIBRARY_ONLY:
+        assert not re.search(pattern, code), f"{path.name} computes {pattern!r} itself; call gm_lib instead"
+    assert not re.search(r"^\s*(def|class) ", code, flags=re.MULTILINE), "functions and classes belong in gm_lib"
+
+
+@pytest.fixture(scope="module")
+def smoke_report(tmp_path_factory):
+    """The real smoke report, built once into a temporary reports/ and figures/ (as CI does)."""
+    root = tmp_path_factory.mktemp("smoke")
+    status = report_main(
+        ["--profile", "smoke", "--reports-dir", str(root / "reports"), "--figures-dir", str(root / "figures")]
+    )
+    return status, root
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_smoke_report_builds_every_section_figure_and_table(smoke_report, mnist_root, fashion_root):
+    status, root = smoke_report
+    assert status == 0
+    reports, figures = root / "reports", root / "figures"
+    for suffix in ("md", "html", "pdf"):
+        assert (reports / f"report.{suffix}").stat().st_size > 1000
+    assert (reports / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    text = (reports / "report.md").read_text()
+    runs = load_manifest(repo_root() / "reports" / "manifest.yaml").runs
+    for run in runs:
+        assert run.title in text, f"report lacks the section of {run.name}"
+        assert (reports / "executed" / f"{run.name}.ipynb").is_file()
+    for run in [r for r in runs if "svhn" not in r.name]:
+        results = json.loads((figures / run.name / "results.json").read_text())
+        assert results["profile"] == "smoke" and results["figures"], run.name
+        for figure in results["figures"]:
+            assert (figures / run.name / figure["file"]).stat().st_size > 0
+            assert figure["file"] in text, f"report does not show {run.name}/{figure['file']}"
+        for table in results["tables"]:
+            assert table in text or results["tables"][table].get("caption", "") in text
+    # Headline numbers each run promises.
+    metrics = {run.name: json.loads((figures / run.name / "results.json").read_text())["metrics"] for run in runs
+               if "svhn" not in run.name}
+    assert {"nll/vae", "test_neg_elbo"} <= set(metrics["vae_bmnist"])
+    assert {"fid/dcgan", "fid/wgan", "fid/wgan_gp", "fid/real"} <= set(metrics["wgan_fashion_mnist"])
+    assert "fid/real" in metrics["wae_mnist"] and "sharpness/real" in metrics["wae_mnist"]
+    assert len([m for m in metrics["tsne"] if m.startswith("knn/")]) == 6
+    # SVHN is never replaced by another dataset: its runs are reported as not run, with the fix.
+    assert text.count("data unavailable") >= 2 and "SVHN" in text
+    assert "PREVIEW" in text or "preview" in text  # smoke FIDs are labelled as such
