@@ -87,13 +87,14 @@ PROFILES: dict[str, Profile] = {
         toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,
         precision="fp32",
     ),
-    # Measured here (2 idle cores): Inception features 60 ms/image plus ~15 s of sqrtm per FID, the
-    # importance-sampled NLL 8 images/s at K=1000, VAE training ~2,500 images/s. These budgets keep the
-    # whole first run (FID reference statistics and classifier included) under 60 minutes.
+    # Measured here (2 idle cores): Inception features 60 ms/image plus ~15 s of sqrtm per FID (so ~2.5 min
+    # per FID of 2,048 samples: 12 of them, with the floors, are half the budget), the importance-sampled NLL
+    # 8 images/s at K=1000; 100 training steps take ~4 s (VAE), ~2.5 s (WAE), ~5 s (latent-critic VAE),
+    # 6 / 16 / 27 s (DCGAN / WGAN / WGAN-GP, n_critic 5). The whole first run stays under 60 minutes.
     "default": Profile(
-        name="default", train_subset=None, eval_subset=10_000, vae_steps=4_000, ae_steps=800, gan_steps=400,
+        name="default", train_subset=None, eval_subset=10_000, vae_steps=4_000, ae_steps=4_000, gan_steps=1_000,
         batch_size=100, max_minutes=5.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
-        toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=50,
+        toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
         precision="fp32",
     ),
     "full": Profile(
