@@ -15,7 +15,6 @@ Terms: ``loss``, ``reconstruction`` (−log p(x|z), nats per image), ``wasserste
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor
@@ -29,12 +28,10 @@ __all__ = ["LatentCriticVAEConfig", "LatentCriticVAE"]
 
 
 @dataclass(frozen=True)
-class LatentCriticVAEConfig:
-    """Hyperparameters of a :class:`LatentCriticVAE`.
+class LatentCriticVAEConfig(VAEConfig):
+    """Hyperparameters of a :class:`LatentCriticVAE`: those of :class:`~gm_lib.models.vae.VAEConfig`, plus
 
     Attributes:
-        image_shape, latent_dim, width, likelihood, sigma, log_sigma, lr, betas: as
-            :class:`~gm_lib.models.vae.VAEConfig`.
         lam: weight of the Wasserstein term (nats per unit of latent W1).
         n_critic: critic updates per autoencoder update (WGAN-GP: 5).
         lambda_gp: gradient-penalty weight (WGAN-GP: 10).
@@ -42,14 +39,6 @@ class LatentCriticVAEConfig:
         critic_lr, critic_betas: Adam for the critic (WGAN-GP: 1e-4, (0.5, 0.9)).
     """
 
-    image_shape: tuple[int, int, int] = (1, 28, 28)
-    latent_dim: int = 16
-    width: int = 32
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-    sigma: Literal["learned", "fixed"] = "learned"
-    log_sigma: float = -2.0
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
     lam: float = 10.0
     n_critic: int = 5
     lambda_gp: float = 10.0
@@ -61,11 +50,6 @@ class LatentCriticVAEConfig:
     def build(self) -> LatentCriticVAE:
         return LatentCriticVAE(self)
 
-    def vae_config(self) -> VAEConfig:
-        """The autoencoder part as a :class:`VAEConfig`."""
-        c = self
-        return VAEConfig(c.image_shape, c.latent_dim, c.width, c.likelihood, c.sigma, c.log_sigma, c.lr, c.betas)
-
 
 class LatentCriticVAE(VAE):
     """VAE whose KL is replaced by ``lam ·`` a latent WGAN-GP critic's W1 estimate."""
@@ -73,8 +57,7 @@ class LatentCriticVAE(VAE):
     def __init__(self, config: LatentCriticVAEConfig):
         if config.n_critic < 1:
             raise ValueError(f"n_critic={config.n_critic} must be >= 1")
-        super().__init__(config.vae_config())
-        self.config = config
+        super().__init__(config)
         self.critic = MLP(config.latent_dim, 1, config.critic_hidden, config.critic_depth)
 
     def _score(self, z: Tensor) -> Tensor:
