@@ -17,10 +17,10 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test report lab bench clean-report
+.PHONY: help setup test report lab bench bench-precision clean-report
 
 help:  ## List the targets
-	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.requirements-installed  ## Create .venv, install pinned requirements, gm_lib, kernel, FID weights
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
@@ -58,6 +58,9 @@ pdf-deps:
 bench:  ## Benchmarks, not tests: training images/s (fp32 vs bf16, NCHW vs channels_last), FID vs pytorch-fid CLI
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_fid.py
+
+bench-precision:  ## Does bf16 keep each family's quality? The report's runs in fp32 vs bf16, 2 seeds (~1 h on 2 cores)
+	$(BIN)/python bench/bench_precision.py
 
 lab:  ## JupyterLab on the project's kernel
 	$(BIN)/jupyter lab notebooks/

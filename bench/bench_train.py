@@ -8,12 +8,11 @@ The variants take one step each in rotation, so background load hits them alike;
 ``n_critic`` batches per step) from each variant's fastest step. Ratios are against fp32 +
 contiguous. Checkpointing and logging are left out: they cost the same in every variant.
 
-``--quality`` trains a family ``--quality-steps`` steps in fp32 and in bf16 from the same seed
-and compares the evaluation losses on held-out MNIST test images.
+Whether bf16 keeps each family's final quality is ``bench/bench_precision.py``'s question; the
+header line says whether this CPU has AMX, the hardware bf16 autocast needs to be faster here.
 
-Usage (about 3-5 minutes on 2 CPU cores with the defaults):
+Usage (under a minute on 2 CPU cores with the defaults):
     GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_train.py [--steps 6] [--families vae,wgan_gp]
-    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_train.py --quality --families vae,wgan_gp
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ import torch
 
 from gm_lib.data import load_dataset
 from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
-from gm_lib.train import TrainConfig, _Run, set_seed, train
+from gm_lib.train import TrainConfig, _Run, bf16_is_faster, set_seed
 
-__all__ = ["FAMILIES", "VARIANTS", "measure_throughput", "measure_quality", "main"]
+__all__ = ["FAMILIES", "VARIANTS", "measure_throughput", "main"]
 
 FAMILIES = {
     "vae": VAEConfig(),
@@ -84,17 +83,6 @@ def measure_throughput(model_config, data, steps: int, warmup: int, batch_size: 
     return [run.drawn / (warmup + steps) * batch_size / min(t) for run, t in zip(runs, times, strict=True)]
 
 
-def measure_quality(model_config, data, val, precision: str, steps: int, batch_size: int) -> dict[str, float]:
-    """Final held-out evaluation losses after ``steps`` steps (seed 0) at ``precision``."""
-    set_seed(0)
-    model = model_config.build()
-    config = TrainConfig(steps=steps, batch_size=batch_size, checkpoint_every=10**9, eval_batches=10**6,
-                         device="cpu", precision=precision)
-    with tempfile.TemporaryDirectory() as run_dir:
-        history = train(model, data, config, Path(run_dir), val_data=val, progress=False)
-    return {k: v for k, v in history.evals[-1].items() if k not in ("step", "time")}
-
-
 def _throughput_table(families: list[str], data, args) -> None:
     print(f"{'family':<18} " + " ".join(f"{p + ('/CL' if cl else '/NCHW'):>11}" for p, cl in VARIANTS)
           + "   bf16/fp32  CL/NCHW  (images/s; ratios vs fp32/NCHW)")
@@ -104,23 +92,12 @@ def _throughput_table(families: list[str], data, args) -> None:
               + f"   {rates[1] / rates[0]:>9.2f}  {rates[2] / rates[0]:>7.2f}", flush=True)
 
 
-def _quality_table(families: list[str], data, val, args) -> None:
-    print(f"\nquality: {args.quality_steps} steps from seed 0, evaluation on {len(val)} MNIST test images")
-    for name in families:
-        fp32 = measure_quality(FAMILIES[name], data, val, "fp32", args.quality_steps, args.batch_size)
-        bf16 = measure_quality(FAMILIES[name], data, val, "bf16", args.quality_steps, args.batch_size)
-        for term in fp32:
-            print(f"{name:<18} {term:<20} fp32 {fp32[term]:>10.4f}   bf16 {bf16[term]:>10.4f}", flush=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=6, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (>= 1)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--families", default=",".join(FAMILIES), help=f"comma list of {list(FAMILIES)}")
-    parser.add_argument("--quality", action="store_true", help="compare final held-out losses fp32 vs bf16")
-    parser.add_argument("--quality-steps", type=int, default=200)
     parser.add_argument("--n-train", type=int, default=10_000, help="MNIST training images to hold in memory")
     args = parser.parse_args(argv)
     families = args.families.split(",")
@@ -128,13 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     if unknown or args.warmup < 1:
         parser.error(f"unknown families {unknown} (choose from {list(FAMILIES)}) or --warmup < 1")
     data = load_dataset("mnist", "train", n=args.n_train)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, device cpu")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, device cpu, "
+          f"AMX {'yes' if bf16_is_faster(torch.device('cpu')) else 'no'} (bf16 is faster only with AMX)")
+    print(f"{args.warmup} warm-up rounds + {args.steps} timed rounds, one step per variant per round")
     start = time.perf_counter()
-    if args.quality:
-        _quality_table(families, data, load_dataset("mnist", "test", n=1000), args)
-    else:
-        print(f"{args.warmup} warm-up rounds + {args.steps} timed rounds, one step per variant per round")
-        _throughput_table(families, data, args)
+    _throughput_table(families, data, args)
     print(f"total {time.perf_counter() - start:.0f} s")
 
 
