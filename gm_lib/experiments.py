@@ -32,13 +32,19 @@ LATENT_DIMS = {"mnist": 8, "fashion_mnist": 8, "svhn": 32}
 
 @dataclass(frozen=True)
 class Run:
-    """One trainable experiment: a cache name, a model config, data and a training config."""
+    """One trainable experiment: a cache name, a model config, data and a training config.
+
+    ``precision="auto"`` is resolved on creation, so what a notebook records is what the run trains at.
+    """
 
     name: str
     model: object
     data: DataSpec
     train: TrainConfig
     val: DataSpec | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "train", self.train.resolve(self.model))  # frozen: set once, here
 
 
 def train_run(run: Run, force: bool = False, progress: bool = True):

@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal, get_args
 
+from gm_lib.train import Precision
+
 __all__ = ["ProfileName", "Precision", "Profile", "PROFILES", "get_profile"]
 
 ProfileName = Literal["smoke", "default", "full"]
-Precision = Literal["fp32", "bf16"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class Profile:
         toy_eval_batches: batches averaged for each toy estimate.
         tsne_n: points embedded by t-SNE in notebook 05.
         snapshot_every: generator steps between saved GAN sample grids.
-        precision: "fp32" everywhere on CPU; "bf16" autocast where a GPU supports it.
+        precision: "auto" (each family in bf16 only where that keeps its quality and is faster on the
+            device, see :func:`gm_lib.train.resolve_precision`), or "fp32" / "bf16" for every run.
     """
 
     name: ProfileName
@@ -85,7 +87,7 @@ PROFILES: dict[str, Profile] = {
         name="smoke", train_subset=2_000, eval_subset=500, vae_steps=100, ae_steps=60, gan_steps=40,
         batch_size=32, max_minutes=0.2, nll_k=20, nll_n=50, fid_n=64, fid_preview=True,
         toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,
-        precision="fp32",
+        precision="auto",
     ),
     # Measured here (2 idle cores): Inception features 60 ms/image plus ~15 s of sqrtm per FID (so ~2.5 min
     # per FID of 2,048 samples: 12 of them, with the floors, are half the budget), the importance-sampled NLL
@@ -95,13 +97,13 @@ PROFILES: dict[str, Profile] = {
         name="default", train_subset=None, eval_subset=10_000, vae_steps=4_000, ae_steps=4_000, gan_steps=1_000,
         batch_size=100, max_minutes=5.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
-        precision="fp32",
+        precision="auto",
     ),
     "full": Profile(
         name="full", train_subset=None, eval_subset=None, vae_steps=300_000, ae_steps=60_000, gan_steps=100_000,
         batch_size=100, max_minutes=None, nll_k=5_000, nll_n=10_000, fid_n=10_000, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=2_000, toy_eval_batches=50, tsne_n=10_000, snapshot_every=5_000,
-        precision="fp32",
+        precision="auto",
     ),
 }
 
@@ -121,6 +123,6 @@ def get_profile(name: ProfileName, **overrides: Any) -> Profile:
     given = {key: value for key, value in overrides.items() if value is not None}
     if "toy_thetas" in given:
         given["toy_thetas"] = tuple(float(t) for t in given["toy_thetas"])
-    if given.get("precision", "fp32") not in get_args(Precision):
+    if given.get("precision", "auto") not in get_args(Precision):
         raise ValueError(f"precision must be one of {get_args(Precision)}, got {given['precision']!r}")
     return replace(PROFILES[name], **given)

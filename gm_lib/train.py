@@ -8,6 +8,7 @@ everything else:
 * data: ``data.stream(batch_size, seed)``; ``next_batch()`` returns the next images only,
   float ``(B, C, H, W)`` in ``[0, 1]`` on the device (channels_last when asked);
 * precision: the step runs inside ``torch.autocast(device_type, bfloat16, enabled=precision == "bf16")``;
+  ``precision="auto"`` (the default) is resolved per family and device by :func:`resolve_precision`;
 * checkpoints every ``checkpoint_every`` steps and at the end, written atomically (see
   :mod:`gm_lib.checkpoint`), holding weights, optimizer states, every RNG state and the data
   stream position, so a run killed at any point and resumed ends bit-identical to an
@@ -32,7 +33,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -60,12 +61,15 @@ from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 
 __all__ = [
+    "Precision",
     "TrainConfig",
     "TrainingDiverged",
     "CheckpointError",
     "History",
     "set_seed",
     "select_device",
+    "bf16_is_faster",
+    "resolve_precision",
     "train",
     "evaluate",
     "get_or_train",
@@ -80,6 +84,8 @@ __all__ = [
 # The code a trained model depends on. Editing anything else (metrics, plots, the report) must not
 # invalidate the checkpoint cache; editing these retrains.
 _TRAINING_CODE = ("data.py", "nets.py", "losses.py", "models/", "train.py", "checkpoint.py")
+
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,9 @@ class TrainConfig:
         eval_batches: evaluation averages ``model.evaluation_losses`` over up to this many batches.
         log_every: steps per history record (each record is the window's mean).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
-        precision: ``fp32`` or ``bf16`` (autocast around the training step and evaluation).
+        precision: ``fp32``, ``bf16`` (autocast around the training step and evaluation) or ``auto``:
+            bf16 only where it keeps the family's quality and is faster on the device, else fp32
+            (:func:`resolve_precision`; the engine, the cache and checkpoints see the resolved value).
         channels_last: store the model and batches in NHWC memory format.
         snapshot_every: steps between weight-only snapshots in ``run_dir/snapshots/`` (``None``: none),
             taken at step 0 and at the end too; they feed curves over training (e.g. GAN mode coverage).
@@ -111,7 +119,7 @@ class TrainConfig:
     eval_batches: int = 20
     log_every: int = 10
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Precision = "auto"
     channels_last: bool = False
     snapshot_every: int | None = None
 
@@ -124,8 +132,15 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)} must be >= 1 or None")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"TrainConfig.max_minutes={self.max_minutes} must be > 0 or None")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"TrainConfig.precision={self.precision!r}; choose 'fp32' or 'bf16'")
+        if self.precision not in get_args(Precision):
+            raise ValueError(f"TrainConfig.precision={self.precision!r}; choose one of {get_args(Precision)}")
+
+    def resolve(self, model_config) -> TrainConfig:
+        """This config with ``precision="auto"`` replaced by :func:`resolve_precision`'s choice."""
+        if self.precision != "auto":
+            return self
+        precision = resolve_precision("auto", model_config, select_device(self.device))
+        return dataclasses.replace(self, precision=precision)
 
 
 class TrainingDiverged(RuntimeError):
@@ -150,6 +165,38 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def bf16_is_faster(device: torch.device) -> bool:
+    """Whether bf16 autocast trains faster than fp32 on ``device`` (``bench/bench_train.py`` measures it).
+
+    CUDA: GPUs with native bf16 (Ampere and newer). CPU: only with AMX tiles (Sapphire Rapids and
+    newer, when the hypervisor exposes them): there bf16 autocast trained every family 1.19-2.13x
+    faster than fp32; on a Sapphire Rapids VM with AMX hidden (AVX512-BF16 only) it was 0.71-0.91x.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, but what torch's inductor asks
+    return bool(amx and amx())
+
+
+def resolve_precision(precision: Precision, model_config, device: torch.device) -> Literal["fp32", "bf16"]:
+    """The precision to train ``model_config``'s family at on ``device``.
+
+    ``fp32`` and ``bf16`` are returned as given. ``auto`` gives ``bf16`` only when the family keeps
+    its final quality in bf16 (``model_config.bf16_keeps_quality``, measured by
+    ``bench/bench_precision.py``; a config without it counts as not measured) *and*
+    :func:`bf16_is_faster` on ``device``; otherwise ``fp32``.
+
+    Raises:
+        ValueError: ``precision`` is not one of ``auto``, ``fp32``, ``bf16``.
+    """
+    if precision not in get_args(Precision):
+        raise ValueError(f"precision={precision!r}; choose one of {get_args(Precision)}")
+    if precision != "auto":
+        return precision
+    keeps_quality = getattr(model_config, "bf16_keeps_quality", False)
+    return "bf16" if keeps_quality and bf16_is_faster(device) else "fp32"
+
+
 # ---------------------------------------------------------------- the loop
 
 
@@ -157,6 +204,7 @@ class _Run:
     """State of one training run; :meth:`loop` does the work."""
 
     def __init__(self, model, data, config, run_dir, val_data, progress):
+        config = config.resolve(getattr(model, "config", None))
         self.model, self.data, self.config, self.val_data = model, data, config, val_data
         self.run_dir, self.path, self.progress = run_dir, run_dir / CHECKPOINT_NAME, progress
         self.device = select_device(config.device)
@@ -412,13 +460,13 @@ def _run_description(model_config, data: DataSpec, train_config: TrainConfig, va
         "model_config": encode_config(model_config),
         "data": dataclasses.asdict(data),
         "val_data": dataclasses.asdict(val_data) if val_data is not None else None,
-        "train_config": dataclasses.asdict(train_config),
+        "train_config": dataclasses.asdict(train_config.resolve(model_config)),  # names the precision trained at
         "code_hash": code_hash(),
     }
 
 
 def run_hash(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None = None) -> str:
-    """12 hex digits naming a run: model config (class + fields), data, train config, gm_lib code."""
+    """12 hex digits naming a run: model config (class + fields), data, train config (resolved), gm_lib code."""
     return _digest(_run_description(model_config, data, train_config, val_data))
 
 
@@ -440,6 +488,7 @@ def get_or_train(
 
     ``model_config`` is a frozen dataclass with ``.build()``. The model is seeded with
     ``train_config.seed`` before it is built, so a run is reproducible from its configs alone.
+    ``precision="auto"`` is resolved first, so the run's hash names the precision it trains at.
     A run stopped by ``max_minutes`` counts as finished. ``force=True`` deletes the run and retrains.
 
     Returns:

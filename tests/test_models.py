@@ -223,3 +223,13 @@ def test_gan_decode_is_sample_in_unit_range():
     assert x.shape == (5, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
     assert torch.allclose(x, (model.generate(z) + 1) / 2)
     assert torch.allclose(model.sample(5, generator=torch.Generator().manual_seed(0)), x)
+
+
+@pytest.mark.parametrize("config", [
+    VAEConfig(likelihood="bernoulli"), VAEConfig(likelihood="gaussian"), LatentCriticVAEConfig(),
+    *(WAEConfig(penalty=p) for p in ("mmd_rbf", "mmd_imq", "gan")),
+    *(GANConfig(loss=loss) for loss in ("dcgan", "wgan", "wgan_gp")),
+], ids=repr)
+def test_every_family_states_whether_bf16_keeps_its_quality(config):
+    """precision="auto" reads this; a family without it would silently count as "not measured"."""
+    assert isinstance(config.bf16_keeps_quality, bool)

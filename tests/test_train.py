@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -229,3 +229,50 @@ def test_public_evaluate_is_an_image_weighted_mean_and_leaves_rng_alone(tmp_path
     result = engine.evaluate(model, data, batch_size=7, seed=1)
     assert torch.equal(state, torch.get_rng_state())
     assert math.isclose(result["rec"], expected, rel_tol=1e-5)
+
+
+@dataclass(frozen=True)
+class _Bf16SafeTiny(TinyConfig):
+    """A family measured to keep its quality in bf16."""
+
+    bf16_keeps_quality = True  # class attribute, not a field: as on the model configs
+
+
+@pytest.mark.parametrize(("config", "faster", "expected"), [
+    (_Bf16SafeTiny(), True, "bf16"),
+    (_Bf16SafeTiny(), False, "fp32"),  # quality kept but no speed-up on this device: fp32
+    (TinyConfig(), True, "fp32"),  # not measured: fp32
+    (None, True, "fp32"),
+])
+def test_auto_precision_is_bf16_only_where_quality_is_kept_and_it_is_faster(monkeypatch, config, faster, expected):
+    monkeypatch.setattr(engine, "bf16_is_faster", lambda device: faster)
+    cpu = torch.device("cpu")
+    assert engine.resolve_precision("auto", config, cpu) == expected
+    assert [engine.resolve_precision(p, config, cpu) for p in ("fp32", "bf16")] == ["fp32", "bf16"]
+    with pytest.raises(ValueError, match="fp16"):
+        engine.resolve_precision("fp16", config, cpu)
+    with pytest.raises(ValueError, match="precision='fp16'"):
+        TrainConfig(steps=1, precision="fp16")
+
+
+def test_auto_precision_is_resolved_before_hashing_and_saved_resolved(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "bf16_is_faster", lambda device: True)
+    spec, config, auto = DataSpec("mnist", "train", n=64), _Bf16SafeTiny(), replace(SMALL, precision="auto")
+    assert run_hash(config, spec, auto) == run_hash(config, spec, replace(SMALL, precision="bf16"))
+    assert run_hash(config, spec, auto) != run_hash(config, spec, replace(SMALL, precision="fp32"))
+    set_seed(0)
+    model, data = config.build(), random_dataset()
+    train(model, data, auto, tmp_path, progress=False)
+    assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["train_config"]["precision"] == "bf16"
+
+
+def test_report_runs_record_the_precision_they_train_at(monkeypatch):
+    from gm_lib.experiments import autoencoder_runs, gan_runs
+    from gm_lib.profiles import get_profile
+
+    monkeypatch.setattr(engine, "bf16_is_faster", lambda device: True)
+    profile = get_profile("smoke")
+    assert profile.precision == "auto"
+    runs = {**gan_runs("fashion_mnist", profile, device="cpu"), **autoencoder_runs("mnist", profile, device="cpu")}
+    for run in runs.values():
+        assert run.train.precision == ("bf16" if run.model.bf16_keeps_quality else "fp32")

@@ -50,6 +50,16 @@ class LatentCriticVAEConfig(VAEConfig):
     def build(self) -> LatentCriticVAE:
         return LatentCriticVAE(self)
 
+    @property
+    def bf16_keeps_quality(self) -> bool:
+        """Whether bf16 autocast keeps the final quality (``precision="auto"`` reads it): yes.
+
+        ``bench/bench_precision.py``, default profile (MNIST, 4,000 steps), 2 seeds, fp32 vs bf16:
+        classifier FD of 10,000 samples 465.7 vs 285.3, test reconstruction 97.8 vs 94.7 nats (both
+        better in bf16, in both seeds).
+        """
+        return True
+
 
 class LatentCriticVAE(VAE):
     """VAE whose KL is replaced by ``lam ·`` a latent WGAN-GP critic's W1 estimate."""
