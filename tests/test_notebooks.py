@@ -13,7 +13,7 @@ from gm_lib.report import main as report_main
 from gm_lib.report.run import load_manifest
 
 NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
-STANDARD_PARAMETERS = ("profile", "seed", "device", "output_dir", "run_name")
+STANDARD_PARAMETERS = ("profile", "seed", "device", "precision", "output_dir", "run_name")
 # What a notebook must not do itself: that belongs in gm_lib, where it is tested.
 LIBRARY_ONLY = [r"\.backward\(", r"\.step\(\)", r"torch\.optim\.", r"F\.binary_cross_entropy", r"logsumexp", r"sqrtm"]
 
@@ -77,6 +77,8 @@ def test_smoke_report_builds_every_section_figure_and_table(smoke_report, mnist_
     for run in [r for r in runs if "svhn" not in r.name]:
         results = json.loads((figures / run.name / "results.json").read_text())
         assert results["profile"] == "smoke" and results["figures"], run.name
+        assert results["profile_values"]["precision"] == "auto"
+        assert "precision='auto'" not in json.dumps(results.get("config")), "runs record the precision trained at"
         for figure in results["figures"]:
             assert (figures / run.name / figure["file"]).stat().st_size > 0
             assert figure["file"] in text, f"report does not show {run.name}/{figure['file']}"

@@ -50,7 +50,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     check_kernel()  # a clear error ("run make setup") rather than three failed runs
     tmp = tmp_path_factory.mktemp("report")
     dirs = ["--reports-dir", str(tmp / "reports"), "--figures-dir", str(tmp / "figures")]
-    status, out, err = _run(["--profile", "smoke", "--manifest", str(_manifest(tmp, ["ok", "fail", "svhn"])), *dirs])
+    manifest = str(_manifest(tmp, ["ok", "fail", "svhn"]))
+    status, out, err = _run(["--profile", "smoke", "--precision", "fp32", "--manifest", manifest, *dirs])
     return {"tmp": tmp, "dirs": dirs, "status": status, "out": out, "err": err,
             "md": (tmp / "reports" / "report.md").read_text(), "html": (tmp / "reports" / "report.html").read_text()}
 
@@ -62,7 +63,7 @@ def test_report_promises_every_section_figure_and_table(report: dict) -> None:
                     "## Published numbers", "Fixture that succeeds (ok_run)", "## Provenance",
                     "### Not run: data unavailable", "### FAILED runs"):
         assert heading in md, heading
-    assert "Profile **smoke** · seed 7 · device cpu" in md
+    assert "Profile **smoke** · seed 7 · device cpu · precision fp32" in md
     n = PROFILES["smoke"].fid_n
     assert f"| ok_run | Alpha-VAE | fashion_mnist | 12.35 (N={n}, test †) | 0.0123 (N={n}, test) | — |" in md
     smoke = PROFILES["smoke"]
@@ -86,6 +87,7 @@ def test_results_json_carries_provenance_and_parameters(report: dict) -> None:
     assert results["profile"] == "smoke" and results["seed"] == 7 and results["run_name"] == "ok_run"
     assert results["config"] == {"dataset": "fashion_mnist", "latent_dim": 2}  # manifest parameter reached the cell
     assert results["profile_values"]["fid_n"] == PROFILES["smoke"].fid_n
+    assert results["profile_values"]["precision"] == "fp32"  # --precision reached the notebook
     assert set(results["versions"]) == {"python", "torch", "torchvision", "numpy", "gm_lib"}
     assert results["git_commit"] and results["wall_time_s"] >= 0
 

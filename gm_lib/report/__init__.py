@@ -2,7 +2,7 @@
 
 Usage:
     python -m gm_lib.report --profile default [--manifest reports/manifest.yaml] [--only RUN ...]
-                            [--seed N] [--device auto|cpu|cuda] [--force]
+                            [--seed N] [--device auto|cpu|cuda] [--precision auto|fp32|bf16] [--force]
                             [--reports-dir reports] [--figures-dir figures]
 
 Writes ``<reports>/executed/<run>.{ipynb,html}``, ``<figures>/<run>/`` (figures + results.json) and
@@ -10,7 +10,7 @@ Writes ``<reports>/executed/<run>.{ipynb,html}``, ``<figures>/<run>/`` (figures 
 because its data is unavailable; 1 when a notebook failed (named with its cell; the other runs still
 run and the report marks it FAILED); 2 for bad arguments or a missing kernel.
 
-Incremental: a run whose notebook file, parameters (profile, seed, device, ...) and gm_lib source
+Incremental: a run whose notebook file, parameters (profile, seed, device, precision, ...) and gm_lib source
 are unchanged since its last successful execution, and whose results.json is still there, is not
 re-executed (status "cached"); ``--force`` re-executes everything. Models and metrics are also
 cached by the library itself (load-or-train), so a forced re-run is quick when checkpoints exist.
@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", metavar="RUN", help="run names to execute (others: earlier results)")
     parser.add_argument("--seed", type=int, default=None, help="default: the manifest's seed")
     parser.add_argument("--device", default="auto", help="auto (cuda if visible, else cpu), cpu, cuda, ...")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="auto: bf16 only for families it keeps the quality of, on hardware where it is faster")
     parser.add_argument("--force", action="store_true", help="re-execute runs even when nothing changed")
     parser.add_argument("--kernel", default=KERNEL, help=argparse.SUPPRESS)
     parser.add_argument("--reports-dir", type=Path, default=root / "reports")
@@ -73,18 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     seed = manifest.seed if args.seed is None else args.seed
     device = resolve_device(args.device)
     reports_dir, figures_dir = args.reports_dir.absolute(), args.figures_dir.absolute()
-    print(f"report: profile {args.profile}, seed {seed}, device {device}, {len(names)} run(s) in {args.manifest}")
+    print(f"report: profile {args.profile}, seed {seed}, device {device}, precision {args.precision}, "
+          f"{len(names)} run(s) in {args.manifest}")
     outcomes: list[Outcome] = []
     for i, spec in enumerate(manifest.runs, 1):
         if args.only and spec.name not in args.only:
             outcomes.append(previous_outcome(spec, figures_dir, reports_dir))
             continue
         print(f"[{i}/{len(names)}] {spec.name} ({spec.notebook.name}) ...", flush=True)
-        outcome = execute_run(spec, profile=args.profile, seed=seed, device=device, reports_dir=reports_dir,
-                              figures_dir=figures_dir, force=args.force, kernel=args.kernel)
+        outcome = execute_run(spec, profile=args.profile, seed=seed, device=device, precision=args.precision,
+                              reports_dir=reports_dir, figures_dir=figures_dir, force=args.force, kernel=args.kernel)
         print("    " + describe(outcome), flush=True)
         outcomes.append(outcome)
-    context = ReportContext(args.profile, seed, device, time.perf_counter() - start,
+    context = ReportContext(args.profile, seed, device, args.precision, time.perf_counter() - start,
                             datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), git_commit())
     paths = write_report(outcomes, context, reports_dir)
     print(f"report: {paths['md']}, {paths['html'].name}, {paths['pdf'].name} ({time.perf_counter() - start:.0f} s)")

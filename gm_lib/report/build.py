@@ -46,6 +46,7 @@ class ReportContext:
     profile: str
     seed: int
     device: str
+    precision: str
     wall_time_s: float
     generated: str
     git_commit: str
@@ -69,6 +70,7 @@ def render_markdown(outcomes: list[Outcome], context: ReportContext, reports_dir
         "# gm-lab report: deep generative models",
         _INTRO,
         f"Profile **{context.profile}** · seed {context.seed} · device {context.device} · "
+        f"precision {context.precision} · "
         f"commit `{_short(context.git_commit)}` · generated {context.generated} · "
         f"report wall time {_minutes(context.wall_time_s)}",
         "## Runs",

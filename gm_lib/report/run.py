@@ -1,6 +1,6 @@
 """Execute the manifest's notebooks headless with papermill on the ``gm-lab`` kernel.
 
-Each run gets the papermill parameters ``profile``, ``seed``, ``device``, ``output_dir``
+Each run gets the papermill parameters ``profile``, ``seed``, ``device``, ``precision``, ``output_dir``
 (``<figures>/<run>/``, where the notebook writes its figures and results.json) and ``run_name``,
 plus the manifest's own parameters. The executed notebook goes to ``<reports>/executed/<run>.ipynb``
 (also exported to ``.html``), partial output included when a cell raised.
@@ -42,7 +42,7 @@ __all__ = [
 
 KERNEL = "gm-lab"
 Status = Literal["ok", "cached", "unavailable", "failed", "not_selected"]
-_RESERVED = ("profile", "seed", "device", "output_dir", "run_name")
+_RESERVED = ("profile", "seed", "device", "precision", "output_dir", "run_name")
 _STAMP = ".run-stamp.json"
 _DEFAULT_FIX = "make the dataset's files available under GM_DATA_DIR (see README, Data) and run `make report` again"
 
@@ -130,7 +130,7 @@ def resolve_device(device: str) -> str:
 
 def execute_run(
     spec: RunSpec, *, profile: str, seed: int, device: str, reports_dir: Path, figures_dir: Path,
-    force: bool = False, kernel: str = KERNEL,
+    precision: str = "auto", force: bool = False, kernel: str = KERNEL,
 ) -> Outcome:
     """Run one notebook with papermill and classify the result (never raises for a notebook's own error)."""
     import papermill
@@ -138,7 +138,8 @@ def execute_run(
 
     output_dir = (figures_dir / spec.name).absolute()
     executed = (reports_dir / "executed" / f"{spec.name}.ipynb").absolute()
-    params = {"profile": profile, "seed": seed, "device": device, "output_dir": str(output_dir), "run_name": spec.name}
+    params = {"profile": profile, "seed": seed, "device": device, "precision": precision,
+              "output_dir": str(output_dir), "run_name": spec.name}
     params.update(spec.parameters)
     if not spec.notebook.is_file():
         return Outcome(spec, "failed", output_dir, reason=f"notebook {spec.notebook} not found", fix="fix the manifest")
