@@ -59,7 +59,7 @@ bench:  ## Benchmarks, not tests: training images/s (fp32 vs bf16, NCHW vs chann
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_fid.py
 
-bench-precision:  ## Does bf16 keep each family's quality? The report's runs in fp32 vs bf16, 2 seeds (~1 h on 2 cores)
+bench-precision:  ## Does bf16 keep each family's quality? The report's runs in fp32 vs bf16, 2 seeds (~80 min on 2 cores)
 	$(BIN)/python bench/bench_precision.py
 
 lab:  ## JupyterLab on the project's kernel

@@ -20,7 +20,7 @@ faster (see :func:`gm_lib.train.resolve_precision`).
 
 Runs go through the load-or-train cache (``checkpoints/runs``), so an interrupted bench resumes.
 
-Usage (default profile, 2 seeds: about an hour on 2 CPU cores; smoke: a few minutes):
+Usage (default profile, 2 seeds: about 80 minutes on 2 CPU cores; smoke: a few minutes):
     GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_precision.py [--profile smoke] [--families dcgan,vae]
 """
 
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import time
 import warnings
 
@@ -69,16 +70,21 @@ def _variant(run: Run, precision: str, seed: int) -> Run:
     return dataclasses.replace(run, train=dataclasses.replace(run.train, precision=precision, seed=seed))
 
 
+# Each test split and classifier is read once, not once per scored model.
+_load = functools.cache(DataSpec.load)
+_classifier = functools.cache(get_classifier)
+
+
 def score(run: Run, model, n: int) -> dict[str, float]:
     """Quality of one trained model, computed in fp32 (lower is better for every entry)."""
     scores = {}
     if run.data.name != "binarized_mnist":  # Bernoulli means against {0, 1} images: no meaningful FD
-        real = DataSpec(run.data.name, "test", n=n).load().images
+        real = _load(DataSpec(run.data.name, "test", n=n)).images
         fake = model.sample(n, generator=torch.Generator(model.device).manual_seed(0)).cpu()
-        scores["fd"] = classifier_frechet_distance(get_classifier(run.data.name), real, fake)
+        scores["fd"] = classifier_frechet_distance(_classifier(run.data.name), real, fake)
     if run.val is not None:
         term = "loss" if type(run.model) is VAEConfig else "reconstruction"
-        scores[term] = evaluate(model, run.val.load(), batch_size=500, precision="fp32")[term]
+        scores[term] = evaluate(model, _load(run.val), batch_size=500, precision="fp32")[term]
     return scores
 
 

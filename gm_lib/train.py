@@ -173,7 +173,7 @@ def bf16_is_faster(device: torch.device) -> bool:
     faster than fp32; on a Sapphire Rapids VM with AMX hidden (AVX512-BF16 only) it was 0.71-0.91x.
     """
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)  # emulated bf16 is slower, not faster
     amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, but what torch's inductor asks
     return bool(amx and amx())
 
