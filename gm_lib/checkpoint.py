@@ -72,8 +72,9 @@ class History:
             mean of each loss term over the window.
         evals: one dict per evaluation: ``step``, ``time`` and the mean validation loss terms.
         wall_time: seconds of training wall time, summed over resumed segments.
-        stopped_early: True when the ``max_minutes`` budget ended the run.
+        stopped_early: True when the ``max_minutes`` safety guard ended the last call before ``steps``.
         stopped_at: the last completed step when it stopped early, else ``None``.
+        steps_done: optimisation steps completed so far.
     """
 
     steps: list[dict] = field(default_factory=list)
@@ -81,6 +82,12 @@ class History:
     wall_time: float = 0.0
     stopped_early: bool = False
     stopped_at: int | None = None
+    steps_done: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the run stopped before its step budget (its numbers are not the profile's)."""
+        return self.stopped_early
 
     def to_frame(self):
         """The per-step records as a pandas DataFrame (one row per logging window)."""

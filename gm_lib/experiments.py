@@ -7,7 +7,7 @@ A :class:`Run` is everything :func:`gm_lib.train.get_or_train` needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gm_lib.data import DataSpec
 from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
@@ -21,6 +21,7 @@ __all__ = [
     "vae_bmnist_run",
     "autoencoder_runs",
     "gan_runs",
+    "GAN_RECIPES",
     "IMAGE_SHAPES",
     "LATENT_DIMS",
 ]
@@ -58,9 +59,9 @@ def snapshot_models(run: Run) -> list[tuple[int, object]]:
 
 
 def _train_config(profile: Profile, steps: int, seed: int, device: str, **extra) -> TrainConfig:
+    extra.setdefault("batch_size", profile.batch_size)
     return TrainConfig(
         steps=steps,
-        batch_size=profile.batch_size,
         max_minutes=profile.max_minutes,
         seed=seed,
         checkpoint_every=max(1, steps // 4),
@@ -98,15 +99,36 @@ def autoencoder_runs(dataset: str, profile: Profile, seed: int = 0, device: str 
     return {label: Run(_slug(f"ae_{dataset}_{label}"), cfg, data, train, val) for label, cfg in models.items()}
 
 
+# Notebook 03's recipes, chosen by bench/bench_gan_recipes.py (equal CPU time on Fashion-MNIST; its numbers are in
+# the README). Each keeps its paper's loss, optimiser and n_critic; all share the generator network, and samples
+# come from an exponential moving average of the generator's weights.
+GAN_RECIPES: dict[str, GANConfig] = {
+    "DCGAN": GANConfig(loss="dcgan", width=64, hidden=1024, ema_decay=0.999),
+    "WGAN (clipping)": GANConfig(loss="wgan", width=64, hidden=1024, ema_decay=0.999),
+    "WGAN-GP": GANConfig(loss="wgan_gp", width=64, hidden=1024, ema_decay=0.999),
+}
+
+
 def gan_runs(dataset: str, profile: Profile, seed: int = 0, device: str = "auto") -> dict[str, Run]:
-    """Notebook 03: DCGAN vs WGAN (clipping) vs WGAN-GP at equal nets and equal generator steps."""
+    """Notebook 03: DCGAN vs WGAN (clipping) vs WGAN-GP, and a VAE whose decoder is the generator's network.
+
+    Each family trains ``profile.gan_steps[loss]`` generator steps (set so the families get about the same
+    CPU time), the VAE ``profile.gan_steps["vae"]``; all at ``profile.gan_batch_size``.
+    """
     shape = IMAGE_SHAPES[dataset]
     data = DataSpec(dataset, "train", n=profile.train_subset)
     runs = {}
-    for label, loss in [("DCGAN", "dcgan"), ("WGAN (clipping)", "wgan"), ("WGAN-GP", "wgan_gp")]:
+    for label, recipe in GAN_RECIPES.items():
+        config = replace(recipe, image_shape=shape)
         # Snapshots every `snapshot_every` generator steps feed the over-training curves.
-        train = _train_config(profile, profile.gan_steps, seed, device, snapshot_every=profile.snapshot_every)
-        runs[label] = Run(_slug(f"gan_{dataset}_{loss}"), GANConfig(image_shape=shape, loss=loss), data, train)
+        train = _train_config(profile, profile.gan_steps[config.loss], seed, device,
+                              snapshot_every=profile.snapshot_every, batch_size=profile.gan_batch_size)
+        runs[label] = Run(_slug(f"gan_{dataset}_{config.loss}"), config, data, train)
+    generator = GAN_RECIPES["DCGAN"]
+    vae = VAEConfig(image_shape=shape, latent_dim=generator.latent_dim, width=generator.width,
+                    hidden=generator.hidden, likelihood="gaussian")
+    train = _train_config(profile, profile.gan_steps["vae"], seed, device, batch_size=profile.gan_batch_size)
+    runs["VAE"] = Run(_slug(f"gan_{dataset}_vae"), vae, data, train)
     return runs
 
 

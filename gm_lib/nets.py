@@ -5,6 +5,11 @@ Every autoencoder (VAE, WAE, latent-critic VAE) uses the same :class:`Encoder` a
 compared at equal capacity. Architecture after Radford et al. (2016, DCGAN): stride-2
 4×4 convolutions, LeakyReLU(0.2) on the way down, BatchNorm + ReLU on the way up.
 
+``hidden > 0`` adds one fully connected layer of that many units between the latent code and the
+bottom feature map (Decoder) and between the features and the score (Critic): the InfoGAN-size nets
+of Chen et al. (2016, App. C.1) that Lucic et al. (2018) use on (Fashion-)MNIST are ``width=64,
+hidden=1024``. Autoencoders keep ``hidden=0``.
+
 Spatial pyramids (``width`` = channels of the first conv, doubled each stage):
     28×28: 28 → 14 → 7          (2 stride-2 stages)
     32×32: 32 → 16 → 8 → 4      (3 stride-2 stages)
@@ -59,12 +64,15 @@ class Encoder(nn.Module):
 
     A VAE uses ``out_dim = 2 * latent_dim`` (mean and log-variance), a WAE ``latent_dim``.
     No normalisation layers, so per-sample codes do not depend on the rest of the batch.
+    ``hidden > 0`` adds a ``Linear(features, hidden)`` + LeakyReLU before the output (mirrors the Decoder).
     """
 
-    def __init__(self, image_shape: ImageShape, out_dim: int, width: int = 32):
+    def __init__(self, image_shape: ImageShape, out_dim: int, width: int = 32, hidden: int = 0):
         super().__init__()
         self.body, features = _down_body(image_shape, width, "none")
-        self.head = nn.Linear(features, out_dim)
+        self.head: nn.Module = nn.Linear(features, out_dim)
+        if hidden:
+            self.head = nn.Sequential(nn.Linear(features, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, out_dim))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x))
@@ -74,15 +82,20 @@ class Decoder(nn.Module):
     """Latent to image logits: ``(B, latent_dim)`` → ``(B, C, H, W)`` pre-activation.
 
     Mirror of :class:`Encoder` (linear to the bottom feature map, then stride-2 transposed
-    convolutions with BatchNorm + ReLU); also the GAN generator.
+    convolutions with BatchNorm + ReLU); also the GAN generator. ``hidden > 0`` puts a
+    ``Linear(latent_dim, hidden)`` + BatchNorm + ReLU first (InfoGAN's generator).
     """
 
-    def __init__(self, image_shape: ImageShape, latent_dim: int, width: int = 32):
+    def __init__(self, image_shape: ImageShape, latent_dim: int, width: int = 32, hidden: int = 0):
         super().__init__()
         n, bottom = conv_stages(image_shape)
         channels = width * 2 ** (n - 1)
+        fc: list[nn.Module] = []
+        if hidden:
+            fc = [nn.Linear(latent_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]
         self.stem = nn.Sequential(
-            nn.Linear(latent_dim, channels * bottom * bottom, bias=False),
+            *fc,
+            nn.Linear(hidden or latent_dim, channels * bottom * bottom, bias=False),
             nn.Unflatten(1, (channels, bottom, bottom)),
             nn.BatchNorm2d(channels),
             nn.ReLU(),
@@ -106,14 +119,21 @@ class Critic(nn.Module):
         norm: ``"batch"`` for the DCGAN discriminator; ``"none"`` for WGAN critics, since
             BatchNorm couples samples and breaks the per-sample gradient penalty
             (Gulrajani et al. 2017, Sec. 4).
+        hidden: units of a fully connected layer before the score (0: none; InfoGAN uses 1024).
     """
 
-    def __init__(self, image_shape: ImageShape, width: int = 32, norm: Literal["batch", "none"] = "none"):
+    def __init__(
+        self, image_shape: ImageShape, width: int = 32, norm: Literal["batch", "none"] = "none", hidden: int = 0
+    ):
         super().__init__()
         if norm not in ("batch", "none"):
             raise ValueError(f"norm={norm!r} unknown; use 'batch' or 'none'")
         self.body, features = _down_body(image_shape, width, norm)
-        self.head = nn.Linear(features, 1)
+        self.head: nn.Module = nn.Linear(features, 1)
+        if hidden:
+            norm_layer = [nn.BatchNorm1d(hidden)] if norm == "batch" else []
+            self.head = nn.Sequential(nn.Linear(features, hidden, bias=norm == "none"), *norm_layer,
+                                      nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x)).squeeze(1)

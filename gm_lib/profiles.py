@@ -37,9 +37,13 @@ class Profile:
         eval_subset: evaluation images used (None = the whole test split).
         vae_steps: VAE/IWAE training steps in notebook 01.
         ae_steps: steps for each WAE/VAE comparison model in notebook 04.
-        gan_steps: generator steps in notebook 03.
+        gan_steps: notebook 03's steps by model: generator steps for ``dcgan``, ``wgan``, ``wgan_gp`` (set so
+            each family gets about the same CPU time) and optimiser steps for the ``vae`` beside them. An int
+            override sets every entry.
         batch_size: minibatch size for training.
-        max_minutes: wall-clock budget per trained model (None = no limit); training stops early when spent.
+        gan_batch_size: minibatch size of notebook 03's models (64, as WGAN and WGAN-GP's papers).
+        max_minutes: safety guard, minutes of wall clock per trained model and call (None = none). Budgets
+            are steps; a run this guard stops is reported as truncated and resumed by the next run.
         nll_k: importance samples per test image for the NLL estimate (>= 1000 in reported numbers).
         nll_n: test images scored for the NLL.
         fid_n: generated samples (and real images) for FID/KID.
@@ -58,8 +62,9 @@ class Profile:
     eval_subset: int | None
     vae_steps: int
     ae_steps: int
-    gan_steps: int
+    gan_steps: dict[str, int]
     batch_size: int
+    gan_batch_size: int
     max_minutes: float | None
     nll_k: int
     nll_n: int
@@ -84,8 +89,9 @@ _THETAS_FINE = tuple(round(-1.0 + 0.1 * i, 1) for i in range(21))  # -1.0, -0.9,
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
-        name="smoke", train_subset=2_000, eval_subset=500, vae_steps=100, ae_steps=60, gan_steps=40,
-        batch_size=32, max_minutes=0.2, nll_k=20, nll_n=50, fid_n=64, fid_preview=True,
+        name="smoke", train_subset=2_000, eval_subset=500, vae_steps=100, ae_steps=60,
+        gan_steps={"dcgan": 30, "wgan": 10, "wgan_gp": 10, "vae": 60}, batch_size=32, gan_batch_size=32, max_minutes=5,
+        nll_k=20, nll_n=50, fid_n=64, fid_preview=True,
         toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,
         precision="auto",
     ),
@@ -94,14 +100,16 @@ PROFILES: dict[str, Profile] = {
     # 8 images/s at K=1000; 100 training steps take ~4 s (VAE), ~2.5 s (WAE), ~5 s (latent-critic VAE),
     # 6 / 16 / 27 s (DCGAN / WGAN / WGAN-GP, n_critic 5). The whole first run stays under 60 minutes.
     "default": Profile(
-        name="default", train_subset=None, eval_subset=10_000, vae_steps=4_000, ae_steps=4_000, gan_steps=1_000,
-        batch_size=100, max_minutes=5.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
+        name="default", train_subset=None, eval_subset=10_000, vae_steps=4_000, ae_steps=4_000,
+        gan_steps={"dcgan": 1_000, "wgan": 1_000, "wgan_gp": 1_000, "vae": 4_000}, batch_size=100, gan_batch_size=64,
+        max_minutes=30.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
         precision="auto",
     ),
     "full": Profile(
-        name="full", train_subset=None, eval_subset=None, vae_steps=300_000, ae_steps=60_000, gan_steps=100_000,
-        batch_size=100, max_minutes=None, nll_k=5_000, nll_n=10_000, fid_n=10_000, fid_preview=False,
+        name="full", train_subset=None, eval_subset=None, vae_steps=300_000, ae_steps=60_000,
+        gan_steps={"dcgan": 100_000, "wgan": 100_000, "wgan_gp": 100_000, "vae": 100_000}, batch_size=100,
+        gan_batch_size=64, max_minutes=None, nll_k=5_000, nll_n=10_000, fid_n=10_000, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=2_000, toy_eval_batches=50, tsne_n=10_000, snapshot_every=5_000,
         precision="auto",
     ),
@@ -121,6 +129,8 @@ def get_profile(name: ProfileName, **overrides: Any) -> Profile:
     if unknown:
         raise ValueError(f"unknown profile field(s) {unknown}: valid fields are {sorted(known)}")
     given = {key: value for key, value in overrides.items() if value is not None}
+    if isinstance(given.get("gan_steps"), int):
+        given["gan_steps"] = dict.fromkeys(PROFILES[name].gan_steps, given["gan_steps"])
     if "toy_thetas" in given:
         given["toy_thetas"] = tuple(float(t) for t in given["toy_thetas"])
     if given.get("precision", "auto") not in get_args(Precision):

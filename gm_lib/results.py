@@ -15,6 +15,7 @@ results.json schema (``schema: 1``)::
       "config": {...},                            # anything JSON-able the notebook passes (model configs ...)
       "metrics": {"fid/wae_mmd": 31.2, ...},      # flat: name -> number (or string)
       "metric_meta": {"fid/wae_mmd": {"n": 2048, "split": "test", "model": "WAE-MMD", "dataset": "mnist"}},
+      "training": {"WAE-MMD": {"steps": 4000, "target_steps": 4000, "truncated": false, "minutes": 2.1}},
       "figures": [{"file": "samples.png", "name": "samples", "caption": "..."}],   # files relative to output_dir
       "tables": {"losses": {"columns": [...], "rows": [[...], ...], "caption": "..."}},
       "notes": ["markdown paragraph", ...],
@@ -82,6 +83,7 @@ class Recorder:
         self.figures: list[dict[str, str]] = []
         self.tables: dict[str, dict[str, Any]] = {}
         self.notes: list[str] = []
+        self.training: dict[str, dict[str, Any]] = {}
         self._start = time.perf_counter()
 
     def figure(self, fig: Any, name: str, caption: str, dpi: int = 120) -> Path:
@@ -103,6 +105,17 @@ class Recorder:
         self.metrics[name] = _jsonable(value)
         self.metric_meta[name] = {key: _jsonable(v) for key, v in meta.items()}
 
+    def training_run(self, label: str, history: Any, target_steps: int) -> None:
+        """Record how far a model trained: steps reached of ``target_steps``, truncated or not, minutes.
+
+        A run the ``max_minutes`` safety guard stopped is *truncated*: the report flags it, since its
+        numbers are not those of the profile's step budget.
+        """
+        steps = int(history.steps_done or (history.steps[-1]["step"] if history.steps else 0))
+        self.training[label] = {"steps": steps, "target_steps": int(target_steps),
+                                "truncated": bool(history.truncated or steps < target_steps),
+                                "minutes": round(history.wall_time / 60, 2)}
+
     def note(self, markdown: str) -> None:
         """A paragraph of markdown shown in the run's report section (e.g. the discussion's key finding)."""
         self.notes.append(markdown)
@@ -122,6 +135,7 @@ class Recorder:
             "figures": self.figures,
             "tables": self.tables,
             "notes": self.notes,
+            "training": self.training,
             "versions": collect_versions(),
             "git_commit": git_commit(),
             "wall_time_s": round(wall_time if wall_time is not None else time.perf_counter() - self._start, 3),

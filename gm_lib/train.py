@@ -15,7 +15,11 @@ everything else:
   uninterrupted one (on the same device and thread count);
 * a NaN/inf guard: a non-finite loss term raises :class:`TrainingDiverged` naming the step and
   term; weights are checked before every checkpoint, so the last good one is never overwritten;
-* a wall-time budget (``max_minutes``): the run stops cleanly and records where;
+* budgets are steps: a run trains ``steps`` steps on any machine. ``max_minutes`` is only a safety
+  guard per call: a run it stops is *truncated* (``History.truncated``), checkpointed as unfinished,
+  and the next call resumes it, so a truncated run is never cached as a finished one;
+* an optional learning-rate schedule (``lr_schedule="cosine"``), a pure function of the step, so
+  resume stays exact;
 * history (mean loss terms per ``log_every`` window, validation evaluations) saved as
   ``history.json`` / ``history.csv`` beside the checkpoint.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import random
 import shutil
 import time
@@ -95,7 +100,8 @@ class TrainConfig:
     Attributes:
         steps: optimisation steps (for GANs: generator updates).
         batch_size: images per ``next_batch()`` call.
-        max_minutes: wall-time budget in minutes (``None``: none); the run stops cleanly when spent.
+        max_minutes: safety guard in minutes of wall time per call (``None``: none). A run it stops is
+            truncated: checkpointed unfinished, reported as such, resumed by the next call.
         seed: seeds torch/numpy/random and the data order.
         checkpoint_every: steps between checkpoints (one is always written at the end).
         eval_every: steps between validation evaluations (``None``: only at the end, if val data).
@@ -108,6 +114,8 @@ class TrainConfig:
         channels_last: store the model and batches in NHWC memory format.
         snapshot_every: steps between weight-only snapshots in ``run_dir/snapshots/`` (``None``: none),
             taken at step 0 and at the end too; they feed curves over training (e.g. GAN mode coverage).
+        lr_schedule: ``constant``, or ``cosine``: every optimizer's learning rate follows
+            ``lr · ½(1 + cos(π t / steps))`` (SGDR without restarts, Loshchilov & Hutter 2017, eq. 5).
     """
 
     steps: int
@@ -122,6 +130,7 @@ class TrainConfig:
     precision: Precision = "auto"
     channels_last: bool = False
     snapshot_every: int | None = None
+    lr_schedule: Literal["constant", "cosine"] = "constant"
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every", "eval_batches", "log_every"):
@@ -134,6 +143,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.max_minutes={self.max_minutes} must be > 0 or None")
         if self.precision not in get_args(Precision):
             raise ValueError(f"TrainConfig.precision={self.precision!r}; choose one of {get_args(Precision)}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"TrainConfig.lr_schedule={self.lr_schedule!r}; choose 'constant' or 'cosine'")
 
     def resolve(self, model_config) -> TrainConfig:
         """This config with ``precision="auto"`` replaced by :func:`resolve_precision`'s choice."""
@@ -211,6 +222,9 @@ class _Run:
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         model.to(self.device, memory_format=self.memory_format).train()
         self.optimizers = model.configure_optimizers()
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group.setdefault("initial_lr", group["lr"])  # saved with the optimizer state, so resume keeps it
         self.stream = data.stream(config.batch_size, config.seed)
         self.step, self.history, self.finished, self.saved_step = 0, History(), False, None
         self.pending: list[tuple[int, dict[str, Tensor]]] = []
@@ -218,6 +232,15 @@ class _Run:
     def next_batch(self) -> Tensor:
         x, _ = next(self.stream)
         return x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+
+    def set_learning_rates(self) -> None:
+        """Apply the schedule for the step about to be taken (``self.step`` steps done so far)."""
+        if self.config.lr_schedule == "constant":
+            return
+        factor = 0.5 * (1.0 + math.cos(math.pi * self.step / self.config.steps))
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
 
     def autocast(self):
         enabled = self.config.precision == "bf16"
@@ -318,20 +341,26 @@ class _Run:
         bar = _progress_bar(config.steps, self.step, self.progress)
         if config.snapshot_every and self.step == 0:
             save_snapshot(self.run_dir, 0, self.model.state_dict())
+        self.history.stopped_early, self.history.stopped_at = False, None
         while self.step < config.steps:
+            self.set_learning_rates()
             with self.autocast():
                 losses = self.model.training_step(self.next_batch, self.optimizers)
             self.step += 1
             self.pending.append((self.step, {n: v.detach() for n, v in losses.items()}))
             bar.update(1)
-            out_of_time = config.max_minutes is not None and elapsed() >= 60 * config.max_minutes
-            self._after_step(elapsed(), bar, last=out_of_time or self.step == config.steps)
+            # The guard counts this call's time only: a resumed truncated run gets a fresh allowance.
+            out_of_time = config.max_minutes is not None and time.monotonic() - start >= 60 * config.max_minutes
             if out_of_time and self.step < config.steps:
                 self.history.stopped_early, self.history.stopped_at = True, self.step
                 break
+            self._after_step(elapsed(), bar, last=self.step == config.steps)
         bar.close()
-        self.finished = True
+        self.finished = not self.history.stopped_early
+        self.history.steps_done = self.step
         self.history.wall_time = elapsed()
+        if self.pending:
+            self.flush(elapsed())
         self.checkpoint()
         return self.history
 
@@ -489,7 +518,8 @@ def get_or_train(
     ``model_config`` is a frozen dataclass with ``.build()``. The model is seeded with
     ``train_config.seed`` before it is built, so a run is reproducible from its configs alone.
     ``precision="auto"`` is resolved first, so the run's hash names the precision it trains at.
-    A run stopped by ``max_minutes`` counts as finished. ``force=True`` deletes the run and retrains.
+    A run stopped by the ``max_minutes`` guard is returned with ``history.truncated`` set and stays
+    unfinished on disk, so the next call resumes it. ``force=True`` deletes the run and retrains.
 
     Returns:
         ``(model, history)`` with the model in eval mode on ``train_config.device``.

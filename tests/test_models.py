@@ -233,3 +233,45 @@ def test_gan_decode_is_sample_in_unit_range():
 def test_every_family_states_whether_bf16_keeps_its_quality(config):
     """precision="auto" reads this; a family without it would silently count as "not measured"."""
     assert isinstance(config.bf16_keeps_quality, bool)
+
+
+def test_generator_weight_average_follows_its_formula_and_feeds_sampling():
+    """EMA with warm-up β_t = min(β, (1+t)/(10+t)) (Yazıcı et al. 2019); samples come from the average."""
+    torch.manual_seed(0)
+    model = GANConfig(loss="dcgan", ema_decay=0.9).build()
+    optimizers = model.configure_optimizers()
+    average = [p.detach().clone() for p in model.generator.parameters()]
+    x = torch.rand(8, 1, 28, 28)
+    for t in range(1, 4):
+        model.training_step(lambda: x, optimizers)
+        beta = min(0.9, (1 + t) / (10 + t))
+        average = [beta * a + (1 - beta) * p.detach() for a, p in zip(average, model.generator.parameters())]
+    for expected, got in zip(average, model.generator_ema.parameters(), strict=True):
+        assert torch.allclose(expected, got, atol=1e-6)
+    assert not any(p.requires_grad for p in model.generator_ema.parameters())
+    model.eval()
+    z = torch.randn(4, model.latent_dim)
+    assert torch.allclose(model.decode(z), (torch.tanh(model.generator_ema(z)) + 1) / 2)
+    assert not torch.allclose(model.decode(z), (model.generate(z) + 1) / 2)  # not the trained generator's samples
+    with pytest.raises(ValueError, match="ema_decay"):
+        GANConfig(ema_decay=1.0).build()
+
+
+def test_ttur_sets_the_critic_learning_rate_apart_and_paper_defaults_are_named():
+    ttur = GANConfig(loss="wgan_gp", n_critic=1, critic_lr=3e-4).build().configure_optimizers()
+    assert ttur["critic"].param_groups[0]["lr"] == 3e-4 and ttur["generator"].param_groups[0]["lr"] == 1e-4
+    paper = GANConfig(loss="wgan").build().configure_optimizers()
+    assert isinstance(paper["critic"], torch.optim.RMSprop) and paper["critic"].param_groups[0]["lr"] == 5e-5
+    assert GANConfig(loss="wgan_gp").paper.n_critic == 5 and GANConfig(loss="dcgan").resolved_n_critic == 1
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_infogan_size_nets_have_the_fc_layer_and_keep_shapes(shape):
+    """hidden=1024: FC 1024 in generator and critic (Chen et al. 2016, App. C.1), as Lucic et al. (2018) use."""
+    gan = GANConfig(image_shape=shape, width=64, hidden=1024, loss="dcgan").build()
+    fc = [m for m in gan.generator.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in fc][0] == 1024
+    assert gan.critic(torch.rand(3, *shape)).shape == (3,) and gan.generate(torch.randn(3, 64)).shape == (3, *shape)
+    vae = VAEConfig(image_shape=shape, width=64, hidden=1024, latent_dim=64).build()
+    generator_shapes = [tuple(p.shape) for p in gan.generator.parameters()]
+    assert [tuple(p.shape) for p in vae.decoder.parameters()] == generator_shapes  # the same network

@@ -183,3 +183,18 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results.json"]  # no temp file left behind
     with pytest.raises(ValueError, match="columns"):
         rec.table("bad", [[1, 2]])
+
+
+def test_recorder_flags_a_truncated_training_run_and_the_report_shows_it(tmp_path: Path) -> None:
+    from gm_lib.checkpoint import History
+    from gm_lib.report.build import _training_lines
+
+    rec = Recorder(tmp_path / "out", "unit", get_profile("smoke"), seed=0)
+    rec.training_run("DCGAN", History(wall_time=90.0, steps_done=1_000), target_steps=1_000)
+    rec.training_run("WGAN-GP", History(wall_time=60.0, steps_done=310, stopped_early=True, stopped_at=310), 1_000)
+    data = load_results(rec.save())
+    assert data["training"]["DCGAN"] == {"steps": 1000, "target_steps": 1000, "truncated": False, "minutes": 1.5}
+    assert data["training"]["WGAN-GP"]["truncated"] and data["training"]["WGAN-GP"]["steps"] == 310
+    lines = _training_lines(data["training"])
+    assert len(lines) == 2 and "TRUNCATED: WGAN-GP stopped at step 310 of 1000" in lines[0]
+    assert "DCGAN 1,000 steps (1.5 min)" in lines[1]

@@ -121,13 +121,39 @@ def test_completed_run_returns_immediately_with_saved_weights(tmp_path):
     assert _same_weights(fresh.state_dict(), trained.state_dict())
 
 
-def test_max_minutes_stops_early_and_counts_as_finished(tmp_path):
-    config = replace(SMALL, steps=1000, max_minutes=1e-9)  # spent after the first step
-    model, history = _train_tiny(tmp_path, config=config)
-    assert history.stopped_early and history.stopped_at == 1 and history.steps[-1]["step"] == 1
-    state = load_checkpoint(tmp_path / CHECKPOINT_NAME)
-    assert state["finished"] and state["step"] == 1
-    assert History.load(tmp_path) == history
+def test_max_minutes_truncates_and_the_next_call_resumes_to_the_same_weights(tmp_path):
+    config = replace(SMALL, steps=8, max_minutes=1e-9)  # the guard fires after every step
+    model, history = _train_tiny(tmp_path / "guarded", config=config)
+    assert history.truncated and history.stopped_at == 1 and history.steps_done == 1
+    assert history.steps[-1]["step"] == 1
+    state = load_checkpoint(tmp_path / "guarded" / CHECKPOINT_NAME)
+    assert not state["finished"] and state["step"] == 1  # never cached as a finished run
+    assert History.load(tmp_path / "guarded") == history
+    for _ in range(7):  # each call trains one more step until the budget of steps is reached
+        history = train(model, tiny_setup()[1], config, tmp_path / "guarded", progress=False)
+    assert not history.truncated and history.steps_done == 8
+    assert load_checkpoint(tmp_path / "guarded" / CHECKPOINT_NAME)["finished"]
+    uninterrupted, _ = _train_tiny(tmp_path / "plain", config=replace(config, max_minutes=None))
+    assert _same_weights(model.state_dict(), uninterrupted.state_dict())
+
+
+def test_cosine_schedule_follows_the_formula_and_resumes_exactly(tmp_path):
+    config = replace(SMALL, steps=8, lr_schedule="cosine")
+    model, data = tiny_setup()
+    seen = []
+    step = model.training_step
+    model.training_step = lambda next_batch, optimizers: (seen.append(optimizers["model"].param_groups[0]["lr"]),
+                                                           step(next_batch, optimizers))[1]
+    train(model, data, config, tmp_path / "a", progress=False)
+    base = model.configure_optimizers()["model"].param_groups[0]["lr"]
+    assert seen == pytest.approx([base * 0.5 * (1 + math.cos(math.pi * t / 8)) for t in range(8)])
+    stopped, _ = _train_tiny(tmp_path / "b", config=replace(config, max_minutes=1e-9))
+    for _ in range(7):
+        train(stopped, data, replace(config, max_minutes=1e-9), tmp_path / "b", progress=False)
+    straight, _ = _train_tiny(tmp_path / "c", config=config)
+    assert _same_weights(stopped.state_dict(), straight.state_dict())
+    with pytest.raises(ValueError, match="lr_schedule"):
+        replace(SMALL, lr_schedule="step")
 
 
 def test_evaluation_is_the_mean_over_validation_batches(tmp_path):

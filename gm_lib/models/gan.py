@@ -7,6 +7,10 @@
 * WGAN-GP (Gulrajani et al. 2017, Alg. 1): two-sided gradient penalty λ = 10 instead of
   clipping, Adam(1e-4, β = (0.5, 0.9)), n_critic = 5, no BatchNorm in the critic.
 
+Two additions that keep each paper's algorithm: a separate critic learning rate (the two
+time-scale update rule, TTUR, Heusel et al. 2017) and an exponential moving average of the
+generator's weights (Yazıcı et al. 2019), which :meth:`GAN.sample` / :meth:`GAN.decode` use.
+
 The generator is :class:`~gm_lib.nets.Decoder` + tanh, working in [−1, 1]; real batches in
 [0, 1] are mapped with ``2x − 1`` inside, and :meth:`GAN.sample` returns [0, 1]. One
 training step = one generator update, consuming ``n_critic`` real batches.
@@ -16,11 +20,12 @@ Terms: ``loss`` (= ``critic``, the last critic loss), ``generator``, and for the
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gm_lib.losses import (
     clip_weights,
@@ -34,13 +39,23 @@ from gm_lib.models.base import BatchFn, GenerativeModel
 from gm_lib.models.vae import _detached, check_image_batch, sample_prior
 from gm_lib.nets import Critic, Decoder
 
-__all__ = ["GANConfig", "GAN"]
+__all__ = ["GANConfig", "GAN", "PaperRecipe", "PAPER_RECIPES"]
 
-# Paper defaults per loss: (optimizer, lr, betas, n_critic).
-_PAPER = {
-    "dcgan": ("adam", 2e-4, (0.5, 0.999), 1),
-    "wgan": ("rmsprop", 5e-5, (0.0, 0.0), 5),
-    "wgan_gp": ("adam", 1e-4, (0.5, 0.9), 5),
+
+@dataclass(frozen=True)
+class PaperRecipe:
+    """A loss's optimiser settings as its paper gives them (the defaults of :class:`GANConfig`)."""
+
+    optimizer: Literal["adam", "rmsprop"]
+    lr: float
+    betas: tuple[float, float]  # Adam only
+    n_critic: int
+
+
+PAPER_RECIPES = {
+    "dcgan": PaperRecipe("adam", 2e-4, (0.5, 0.999), 1),  # Radford et al. 2016, Sec. 4
+    "wgan": PaperRecipe("rmsprop", 5e-5, (0.0, 0.0), 5),  # Arjovsky et al. 2017, Alg. 1
+    "wgan_gp": PaperRecipe("adam", 1e-4, (0.5, 0.9), 5),  # Gulrajani et al. 2017, Alg. 1
 }
 
 # Does bf16 autocast keep the final sample quality? bench/bench_precision.py, default profile (Fashion-MNIST,
@@ -54,25 +69,33 @@ class GANConfig:
     """Hyperparameters of a :class:`GAN`; ``None`` fields take the paper default for ``loss``.
 
     Attributes:
-        image_shape, width: as the autoencoders (see :mod:`gm_lib.nets`).
+        image_shape, width: as the autoencoders (see :mod:`gm_lib.nets`); both players use ``width``.
+        hidden: units of the fully connected layer in generator and critic (0: none; see :mod:`gm_lib.nets`).
         latent_dim: dimension of the N(0, I) noise.
         loss: ``dcgan``, ``wgan`` or ``wgan_gp``.
-        lr: learning rate for both players (None: 2e-4 / 5e-5 / 1e-4).
+        lr: generator learning rate (None: the paper's, 2e-4 / 5e-5 / 1e-4).
+        critic_lr: critic learning rate (None: ``lr``; TTUR sets it apart, Heusel et al. 2017).
         betas: Adam betas (None: (0.5, 0.999) / unused for RMSprop / (0.5, 0.9)).
         n_critic: critic updates per generator update (None: 1 / 5 / 5).
         clip: WGAN weight-clipping bound c.
         lambda_gp: WGAN-GP penalty weight λ.
+        ema_decay: decay β of the generator weights' moving average (None: no average). The average
+            uses ``min(β, (1 + t) / (10 + t))`` at update t, so early weights fade fast (as TensorFlow's
+            ``ExponentialMovingAverage`` with ``num_updates``); samples come from the average.
     """
 
     image_shape: tuple[int, int, int] = (1, 28, 28)
     latent_dim: int = 64
     width: int = 32
+    hidden: int = 0
     loss: Literal["dcgan", "wgan", "wgan_gp"] = "dcgan"
     lr: float | None = None
+    critic_lr: float | None = None
     betas: tuple[float, float] | None = None
     n_critic: int | None = None
     clip: float = 0.01
     lambda_gp: float = 10.0
+    ema_decay: float | None = None
 
     def build(self) -> GAN:
         return GAN(self)
@@ -83,16 +106,27 @@ class GANConfig:
         return _BF16_KEEPS_QUALITY[self.loss]
 
     @property
+    def paper(self) -> PaperRecipe:
+        """The paper's settings for this loss (raises ``ValueError`` for an unknown loss)."""
+        if self.loss not in PAPER_RECIPES:
+            raise ValueError(f"loss={self.loss!r} unknown; use one of {sorted(PAPER_RECIPES)}")
+        return PAPER_RECIPES[self.loss]
+
+    @property
     def resolved_lr(self) -> float:
-        return self.lr if self.lr is not None else _PAPER[self.loss][1]
+        return self.lr if self.lr is not None else self.paper.lr
+
+    @property
+    def resolved_critic_lr(self) -> float:
+        return self.critic_lr if self.critic_lr is not None else self.resolved_lr
 
     @property
     def resolved_betas(self) -> tuple[float, float]:
-        return self.betas if self.betas is not None else _PAPER[self.loss][2]
+        return self.betas if self.betas is not None else self.paper.betas
 
     @property
     def resolved_n_critic(self) -> int:
-        return self.n_critic if self.n_critic is not None else _PAPER[self.loss][3]
+        return self.n_critic if self.n_critic is not None else self.paper.n_critic
 
 
 class GAN(GenerativeModel):
@@ -100,20 +134,39 @@ class GAN(GenerativeModel):
 
     def __init__(self, config: GANConfig):
         super().__init__()
-        if config.loss not in _PAPER:
-            raise ValueError(f"loss={config.loss!r} unknown; use one of {sorted(_PAPER)}")
         if config.resolved_n_critic < 1:
             raise ValueError(f"n_critic={config.n_critic} must be >= 1")
+        if config.ema_decay is not None and not 0 < config.ema_decay < 1:
+            raise ValueError(f"ema_decay={config.ema_decay} must be in (0, 1) or None")
         self.config = config
         self.latent_dim = config.latent_dim
-        self.generator = Decoder(config.image_shape, config.latent_dim, config.width)
-        self.critic = Critic(config.image_shape, config.width, norm="batch" if config.loss == "dcgan" else "none")
+        self.generator = Decoder(config.image_shape, config.latent_dim, config.width, config.hidden)
+        norm = "batch" if config.loss == "dcgan" else "none"
+        self.critic = Critic(config.image_shape, config.width, norm=norm, hidden=config.hidden)
+        self.generator_ema: nn.Module | None = None
+        if config.ema_decay is not None:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
 
     # ------------------------------------------------------------ maths
 
     def generate(self, z: Tensor) -> Tensor:
-        """Noise ``(B, d)`` → images ``(B, C, H, W)`` in [−1, 1] (differentiable)."""
+        """Noise ``(B, d)`` → images ``(B, C, H, W)`` in [−1, 1] (differentiable; the trained generator)."""
         return torch.tanh(self.generator(z).float())
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """``θ_ema ← β θ_ema + (1 − β) θ`` with β = min(ema_decay, (1 + t) / (10 + t)); buffers
+        (BatchNorm statistics) are copied. No-op without ``ema_decay``."""
+        if self.generator_ema is None:
+            return
+        self.ema_updates += 1
+        t = float(self.ema_updates)
+        beta = min(self.config.ema_decay, (1.0 + t) / (10.0 + t))
+        for average, current in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
+            average.lerp_(current, 1.0 - beta)
+        for average, current in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            average.copy_(current)
 
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
@@ -146,11 +199,14 @@ class GAN(GenerativeModel):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         c = self.config
-        if _PAPER[c.loss][0] == "rmsprop":
-            make = lambda params: torch.optim.RMSprop(params, lr=c.resolved_lr)
+        if c.paper.optimizer == "rmsprop":
+            make = lambda params, lr: torch.optim.RMSprop(params, lr=lr)
         else:
-            make = lambda params: torch.optim.Adam(params, lr=c.resolved_lr, betas=c.resolved_betas)
-        return {"generator": make(self.generator.parameters()), "critic": make(self.critic.parameters())}
+            make = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=c.resolved_betas)
+        return {
+            "generator": make(self.generator.parameters(), c.resolved_lr),
+            "critic": make(self.critic.parameters(), c.resolved_critic_lr),
+        }
 
     def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
         for _ in range(self.config.resolved_n_critic):
@@ -165,6 +221,7 @@ class GAN(GenerativeModel):
         optimizers["generator"].zero_grad(set_to_none=True)
         generator.backward()
         optimizers["generator"].step()
+        self.update_ema()
         return _detached(terms, loss=terms["critic"], generator=generator)
 
     @torch.no_grad()
@@ -174,8 +231,12 @@ class GAN(GenerativeModel):
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
-        """Noise ``(B, d)`` → images ``(B, C, H, W)`` in [0, 1], like the autoencoders' ``decode``."""
-        return (self.generate(z.to(self.device)) + 1.0) / 2.0
+        """Noise ``(B, d)`` → images ``(B, C, H, W)`` in [0, 1], like the autoencoders' ``decode``.
+
+        Uses the weight average when the config has ``ema_decay``, else the trained generator.
+        """
+        generator = self.generator_ema if self.generator_ema is not None else self.generator
+        return (torch.tanh(generator(z.to(self.device)).float()) + 1.0) / 2.0
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:

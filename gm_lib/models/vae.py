@@ -29,6 +29,8 @@ class VAEConfig:
         image_shape: ``(C, H, W)``, ``(1, 28, 28)`` or ``(3, 32, 32)``.
         latent_dim: dimension d of z.
         width: channels of the first conv layer (see :mod:`gm_lib.nets`).
+        hidden: units of the fully connected layer of encoder and decoder (0: none; notebook 03 sets the
+            GAN generator's, so the VAE's decoder is the same network as the generator).
         likelihood: ``bernoulli`` (logits; for binary data) or ``gaussian`` (mean = sigmoid
             of the decoder output, one scalar σ for all pixels).
         sigma: ``learned`` (σ trained with the ELBO, starting at ``exp(log_sigma)``) or
@@ -40,6 +42,7 @@ class VAEConfig:
     image_shape: tuple[int, int, int] = (1, 28, 28)
     latent_dim: int = 16
     width: int = 32
+    hidden: int = 0
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
     sigma: Literal["learned", "fixed"] = "learned"
     log_sigma: float = -2.0
@@ -78,8 +81,8 @@ class VAE(GenerativeModel):
             raise ValueError(f"sigma={config.sigma!r} unknown; use 'learned' or 'fixed'")
         self.config = config
         self.latent_dim = config.latent_dim
-        self.encoder = Encoder(config.image_shape, 2 * config.latent_dim, config.width)
-        self.decoder = Decoder(config.image_shape, config.latent_dim, config.width)
+        self.encoder = Encoder(config.image_shape, 2 * config.latent_dim, config.width, config.hidden)
+        self.decoder = Decoder(config.image_shape, config.latent_dim, config.width, config.hidden)
         log_sigma = torch.tensor(float(config.log_sigma))
         if config.sigma == "learned" and config.likelihood == "gaussian":
             self.log_sigma = nn.Parameter(log_sigma)

@@ -201,6 +201,7 @@ def _run_section(outcome: Outcome, data: dict[str, Any] | None, reports_dir: Pat
         return parts + ["No results.json from an earlier run."]
     parts.append(f"Profile {data['profile']} · seed {data['seed']} · notebook wall time {_minutes(data['wall_time_s'])}"
                  f" · recorded {data['timestamp']}")
+    parts += _training_lines(data.get("training", {}))
     parts += data.get("notes", [])
     for fig in data["figures"]:
         path = _rel(outcome.output_dir / fig["file"], reports_dir)
@@ -213,6 +214,17 @@ def _run_section(outcome: Outcome, data: dict[str, Any] | None, reports_dir: Pat
         rows = [[f"`{n}`", _fmt(v), _protocol(meta.get(n, {})) or "—"] for n, v in data["metrics"].items()]
         parts += ["**Metrics.**", _md_table(["metric", "value", "protocol"], rows)]
     return parts
+
+
+def _training_lines(training: dict[str, dict[str, Any]]) -> list[str]:
+    """A warning per truncated model, then one line with every model's steps and training minutes."""
+    if not training:
+        return []
+    lines = [f"**TRUNCATED: {label} stopped at step {t['steps']} of {t['target_steps']}** (the max_minutes safety "
+             "guard); its numbers are not the profile's. Re-run `make report` to resume it."
+             for label, t in training.items() if t["truncated"]]
+    done = "; ".join(f"{label} {t['steps']:,} steps ({t['minutes']:.1f} min)" for label, t in training.items())
+    return lines + [f"Trained: {done}."]
 
 
 def _provenance_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
