@@ -1,10 +1,11 @@
 """GAN recipes at equal CPU time: which width, weight average and learning rates draw garments soonest?
 
-Every candidate trains on Fashion-MNIST for the same wall-clock budget on this machine. The cost of
-one generator step is measured first, all candidates stepping in rotation in one process (so
-background load hits them alike); each candidate then trains ``budget / cost`` steps through the
-real engine (steps, not minutes, so the runs themselves are reproducible). Every family keeps its
-paper's algorithm (DCGAN: non-saturating BCE; WGAN: clipping, RMSprop 5e-5, n_critic 5; WGAN-GP:
+Every candidate trains on Fashion-MNIST for the same CPU time on this machine. The cost of one
+generator step is measured first, all candidates stepping in rotation in one process (so background
+load hits them alike, and only the ratios are used); the anchor candidate trains ``--anchor-steps``
+steps and every other one ``anchor_steps × cost(anchor) / cost(candidate)``, through the real engine
+(steps, not minutes, so the runs themselves are reproducible and a loaded machine only runs slower).
+Every family keeps its paper's algorithm (DCGAN: non-saturating BCE; WGAN: clipping, RMSprop 5e-5, n_critic 5; WGAN-GP:
 two-sided penalty λ = 10, no BatchNorm, n_critic 5); the one-critic-step TTUR variant of WGAN-GP
 (Heusel et al. 2017) is labelled as such.
 
@@ -16,8 +17,8 @@ candidate of each family and its baseline, live and EMA. Printed: FID per CPU-mi
 
 A re-run reuses the cached runs (and their step counts); `--recalibrate` times the steps afresh.
 
-Usage (about 60 min with the defaults on 2 cores; `--budget 60 --fid-n 256` for a quick look):
-    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_gan_recipes.py [--budget 240] [--fid-n 2048]
+Usage (about 45 min with the defaults on 2 idle cores; `--anchor-steps 100 --fid-n 256` for a quick look):
+    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_gan_recipes.py [--anchor-steps 1000] [--fid-n 2048]
 """
 
 from __future__ import annotations
@@ -53,19 +54,20 @@ def _gan(loss: str, **kw) -> GANConfig:
     return GANConfig(loss=loss, ema_decay=EMA, **kw)
 
 
+INFOGAN = dict(width=64, hidden=1024)  # generator FC 1024 → 128·7·7 → 64 → 1; critic 64 → 128 → FC 1024 → 1
+
 CANDIDATES = [
     Candidate("DCGAN", "width 32 (before)", _gan("dcgan"), baseline=True),
-    Candidate("DCGAN", "width 64", _gan("dcgan", width=64)),
-    Candidate("DCGAN", "InfoGAN nets (64, FC 1024)", _gan("dcgan", width=64, hidden=1024)),
-    Candidate("WGAN (clipping)", "width 32 (before)", _gan("wgan"), baseline=True),
-    Candidate("WGAN (clipping)", "width 64", _gan("wgan", width=64)),
-    Candidate("WGAN-GP", "width 32 (before)", _gan("wgan_gp"), baseline=True),
-    Candidate("WGAN-GP", "width 64", _gan("wgan_gp", width=64)),
-    Candidate("WGAN-GP", "TTUR n_critic 1, 3e-4/1e-4, width 64", _gan("wgan_gp", width=64, n_critic=1, critic_lr=3e-4)),
+    Candidate("DCGAN", "InfoGAN nets", _gan("dcgan", **INFOGAN)),
+    Candidate("WGAN (clipping)", "InfoGAN nets", _gan("wgan", **INFOGAN)),
+    Candidate("WGAN-GP", "InfoGAN nets", _gan("wgan_gp", **INFOGAN)),
+    Candidate("WGAN-GP", "InfoGAN nets, TTUR: n_critic 1, lr 3e-4 / 1e-4",
+              _gan("wgan_gp", n_critic=1, critic_lr=3e-4, **INFOGAN)),
 ]
+ANCHOR = "DCGAN: InfoGAN nets"
 
 
-def step_seconds(candidates: list[Candidate], rounds: int = 4, steps: int = 3) -> dict[str, float]:
+def step_seconds(candidates: list[Candidate], rounds: int = 6, steps: int = 2) -> dict[str, float]:
     """Seconds per generator step of each candidate: fastest of ``rounds`` timed in rotation (first round warms up)."""
     times: dict[str, list[float]] = {key(c): [] for c in candidates}
     data = load_dataset("fashion_mnist", "train", n=2_000)
@@ -113,13 +115,13 @@ def earlier_steps(c: Candidate) -> int | None:
     return int(found[-1].name.rsplit("-", 1)[1]) if found else None
 
 
-def curve(c: Candidate, steps: int, seconds: float, data, classifier, real) -> pd.DataFrame:
+def curve(c: Candidate, steps: int, data, classifier, real) -> pd.DataFrame:
     """Train the candidate (seed 0), then the classifier FD of live and EMA samples at every snapshot."""
     set_seed(0)
     train(c.config.build(), data, train_config(steps), run_dir(c, steps), progress=False)
     rows = []
     for step, model in load_snapshots(run_dir(c, steps), device="cpu"):
-        rows.append({"candidate": key(c), "step": step, "cpu min": step * seconds / 60,
+        rows.append({"candidate": key(c), "step": step, "share of budget": step / steps,
                      "FD live": classifier_frechet_distance(classifier, real, samples(model, 1000, False)),
                      "FD EMA": classifier_frechet_distance(classifier, real, samples(model, 1000, True))})
     return pd.DataFrame(rows)
@@ -127,7 +129,7 @@ def curve(c: Candidate, steps: int, seconds: float, data, classifier, real) -> p
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=240.0, help="CPU seconds of training per candidate")
+    parser.add_argument("--anchor-steps", type=int, default=1000, help=f"steps of {ANCHOR!r}; others at equal CPU")
     parser.add_argument("--fid-n", type=int, default=2048, help="samples for the final FID (>= 2048)")
     parser.add_argument("--only", default="", help="comma-separated families to run (default: all)")
     parser.add_argument("--fid-baseline", action="store_true", help="also score each family's baseline by FID")
@@ -137,16 +139,19 @@ def main() -> None:
     earlier = {key(c): earlier_steps(c) for c in candidates}
     if args.recalibrate or None in earlier.values():
         cost = step_seconds(candidates)
-    else:  # the earlier runs' steps were set from a calibration at this budget
-        cost = {k: args.budget / steps for k, steps in earlier.items()}
+    else:  # the earlier runs' steps were set from a calibration: read the ratios back from them
+        cost = {k: 1.0 / steps for k, steps in earlier.items()}
+    budget = args.anchor_steps * cost[ANCHOR]  # seconds (in this calibration's time) each candidate gets
+    print("calibration, ms per generator step (ratios matter):",
+          ", ".join(f"{k} {1000 * v:.0f}" for k, v in cost.items()), flush=True)
     classifier = get_classifier("fashion_mnist")
     real = load_dataset("fashion_mnist", "test").tensors()[0][:1000]
     data = load_dataset("fashion_mnist", "train")
     curves = []
     for c in candidates:
-        steps = max(6, int(args.budget / cost[key(c)]))
+        steps = max(6, round(budget / cost[key(c)]))
         start = time.perf_counter()
-        curves.append(curve(c, steps, cost[key(c)], data, classifier, real))
+        curves.append(curve(c, steps, data, classifier, real))
         print(f"{key(c)}: {cost[key(c)] * 1000:.0f} ms/step, {steps} steps, trained+scored in "
               f"{(time.perf_counter() - start) / 60:.1f} min; final FD live {curves[-1]['FD live'].iloc[-1]:.1f} "
               f"EMA {curves[-1]['FD EMA'].iloc[-1]:.1f}", flush=True)
@@ -154,14 +159,14 @@ def main() -> None:
     pd.set_option("display.width", 200)
     print("\nClassifier-feature FD over training (1,000 samples vs 1,000 test images; lower is better):")
     print(table.round(1).to_string(index=False))
-    print(f"\nInception FID/KID, {args.fid_n} samples vs fashion_mnist:test, after {args.budget:.0f} CPU-s each:")
+    print(f"\nInception FID/KID, {args.fid_n} samples vs fashion_mnist:test, at equal CPU time:")
     finals = table.groupby("candidate").last()
     rows = []
     for family in dict.fromkeys(c.family for c in candidates):
         members = [c for c in candidates if c.family == family]
         best = min(members, key=lambda c: finals.loc[key(c), ["FD live", "FD EMA"]].min())
         for c in dict.fromkeys([m for m in members if m.baseline and args.fid_baseline] + [best]):
-            steps = max(6, int(args.budget / cost[key(c)]))
+            steps = max(6, round(budget / cost[key(c)]))
             model, _ = load_model(run_dir(c, steps), device="cpu")
             for ema in (False, True):
                 score = fid(samples(model, args.fid_n, ema), reference="fashion_mnist:test", n=args.fid_n,
