@@ -158,3 +158,25 @@ def test_classifier_accuracy_and_coverage(dataset, minimum, mnist_root, fashion_
     real_a, real_b = test.images[:1000], test.images[1000:]
     assert classifier_frechet_distance(classifier, real_a, real_b) < classifier_frechet_distance(
         classifier, real_a, torch.rand(1000, *test.shape))
+
+
+def test_classifier_metrics_take_samples_from_any_device(device):
+    """A classifier on ``device`` scores samples from the CPU or ``device`` alike (notebook 03 on CUDA)."""
+    from gm_lib.metrics.classifiers import (
+        Classifier,
+        ClassifierConfig,
+        class_coverage,
+        classifier_features,
+        evaluate_accuracy,
+    )
+
+    torch.manual_seed(0)
+    classifier = Classifier(ClassifierConfig(), (1, 28, 28)).to(device).eval()
+    x = torch.rand(40, 1, 28, 28)
+    labels = classifier(x.to(device)).argmax(1)
+    for images in (x, x.to(device)):
+        coverage = class_coverage(classifier, images, batch_size=16)
+        assert coverage.histogram.sum() == pytest.approx(1.0)
+        features = classifier_features(classifier, images, batch_size=16)
+        assert features.shape == (40, ClassifierConfig().hidden) and features.dtype == np.float64
+        assert evaluate_accuracy(classifier, images, labels, batch_size=16) == 1.0  # its own predictions
