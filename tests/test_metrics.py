@@ -128,55 +128,21 @@ def test_estimate_is_a_lower_bound_that_converges_with_k():
     assert k1000.per_image.shape == (64,) and k1000.k == 1000
 
 
-# ---------------------------------------------------------------- classifiers
+def test_a_cpu_generator_gives_the_same_draws_on_every_device(device):
+    """ε is drawn on the generator's device and moved: a CPU generator works with a model on ``device``
+    and gives the very weights it gives on the CPU (log p(x|z) = Σ z makes the weights depend on the draws)."""
+    from gm_lib.metrics.likelihood import importance_weights
 
+    class SumOfZ:
+        def log_px_given_z(self, x, z):
+            return z.sum(1)
 
-def test_knn_accuracy_separable_codes():
-    from gm_lib.metrics.classifiers import knn_accuracy
+    def weights(on):
+        mu, logvar = torch.zeros(4, 2, device=on), torch.zeros(4, 2, device=on)
+        x = torch.zeros(4, 1, 1, 1, device=on)
+        return importance_weights(SumOfZ(), x, mu, logvar, k=5, generator=torch.Generator().manual_seed(0))
 
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 300)
-    z = rng.normal(size=(300, 2)) * 0.1 + y[:, None]
-    assert knn_accuracy(z[:200], y[:200], z[200:], y[200:]) == 1.0
-
-
-@pytest.mark.slow
-@pytest.mark.data
-@pytest.mark.parametrize("dataset, minimum", [("mnist", 0.99), ("fashion_mnist", 0.90)])
-def test_classifier_accuracy_and_coverage(dataset, minimum, mnist_root, fashion_root):
-    from gm_lib.data import load_dataset
-    from gm_lib.metrics.classifiers import class_coverage, classifier_frechet_distance, get_classifier
-
-    classifier = get_classifier(dataset)  # trains once (~1-2 min), then loads from the cache
-    assert classifier.test_accuracy >= minimum
-    test = load_dataset(dataset, "test", n=2000)
-    balanced = class_coverage(classifier, test.images)
-    assert balanced.n_covered == 10 and balanced.kl_to_uniform < 0.01
-    ones = test.images[test.labels == 1]
-    collapsed = class_coverage(classifier, ones)
-    assert collapsed.n_covered <= 2 and collapsed.kl_to_uniform > 1.5
-    real_a, real_b = test.images[:1000], test.images[1000:]
-    assert classifier_frechet_distance(classifier, real_a, real_b) < classifier_frechet_distance(
-        classifier, real_a, torch.rand(1000, *test.shape))
-
-
-def test_classifier_metrics_take_samples_from_any_device(device):
-    """A classifier on ``device`` scores samples from the CPU or ``device`` alike (notebook 03 on CUDA)."""
-    from gm_lib.metrics.classifiers import (
-        Classifier,
-        ClassifierConfig,
-        class_coverage,
-        classifier_features,
-        evaluate_accuracy,
-    )
-
-    torch.manual_seed(0)
-    classifier = Classifier(ClassifierConfig(), (1, 28, 28)).to(device).eval()
-    x = torch.rand(40, 1, 28, 28)
-    labels = classifier(x.to(device)).argmax(1)
-    for images in (x, x.to(device)):
-        coverage = class_coverage(classifier, images, batch_size=16)
-        assert coverage.histogram.sum() == pytest.approx(1.0)
-        features = classifier_features(classifier, images, batch_size=16)
-        assert features.shape == (40, ClassifierConfig().hidden) and features.dtype == np.float64
-        assert evaluate_accuracy(classifier, images, labels, batch_size=16) == 1.0  # its own predictions
+    on_device, on_cpu = weights(device), weights("cpu")
+    assert on_device.shape == (4, 5) and on_device.device.type == device
+    assert on_cpu.std() > 0.1  # the draws matter
+    torch.testing.assert_close(on_device.cpu(), on_cpu, rtol=0, atol=1e-5)

@@ -233,3 +233,24 @@ def test_gan_decode_is_sample_in_unit_range():
 def test_every_family_states_whether_bf16_keeps_its_quality(config):
     """precision="auto" reads this; a family without it would silently count as "not measured"."""
     assert isinstance(config.bf16_keeps_quality, bool)
+
+
+@pytest.mark.parametrize("name", [*AE_CONFIGS, *GAN_CONFIGS])
+def test_every_family_steps_samples_and_encodes_on_each_device(name, device):
+    """Constant tensors, buffers and generators follow the model: one step, samples from a CPU generator, codes."""
+    from gm_lib import latent
+    from gm_lib.data import DataSpec, ImageDataset
+
+    torch.manual_seed(0)
+    model = {**AE_CONFIGS, **GAN_CONFIGS}[name].build().to(device)
+    x = torch.rand(8, 1, 28, 28, device=device)
+    losses = model.training_step(lambda: x, model.configure_optimizers())
+    assert all(value.device.type == device and torch.isfinite(value).all() for value in losses.values())
+    samples = model.eval().sample(4, generator=torch.Generator().manual_seed(0))
+    assert samples.device.type == device and samples.shape == (4, 1, 28, 28) and 0 <= samples.min() <= samples.max() <= 1
+    if name in AE_CONFIGS:
+        images = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8)
+        data = ImageDataset(DataSpec("mnist", "test", n=10), images, torch.zeros(10, dtype=torch.long))
+        z, _ = latent.encode_dataset(model.embed, data, batch_size=4)  # device from the bound module
+        z_lambda, _ = latent.encode_dataset(lambda v: model.embed(v), data, batch_size=4, device=device)
+        assert z.shape == (10, model.latent_dim) and (z == z_lambda).all()

@@ -90,6 +90,37 @@ def test_sigkill_then_resume_gives_identical_weights(tmp_path):
     assert resumed_losses == [(r["step"], r["loss"]) for r in reference_history.steps]
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def test_resume_on_each_device_continues_the_run(tmp_path, device):
+    """Interrupt at step 7 (checkpoint at 5), resume in-process: the weights match an uninterrupted run.
+
+    On CUDA this used to fail: the checkpoint was loaded onto the GPU and numpy's RNG state reached ``.numpy()``.
+    """
+    config = replace(RESUME_CONFIG, device=device)
+    reference, data = tiny_setup()
+    train(reference, data, config, tmp_path / "reference", progress=False)
+    model, data = tiny_setup()
+    original = model.training_step
+
+    def step_or_stop(next_batch, optimizers):
+        if model.calls + 1 == 7:
+            raise _Interrupted
+        return original(next_batch, optimizers)
+
+    model.training_step = step_or_stop
+    with pytest.raises(_Interrupted):
+        train(model, data, config, tmp_path / "run", progress=False)
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["step"] == 5
+    resumed, data = tiny_setup(seed=3)  # other initial weights and RNG: everything must come from the checkpoint
+    train(resumed, data, config, tmp_path / "run", progress=False)
+    assert resumed.encoder.weight.device.type == device
+    for name, value in reference.state_dict().items():
+        assert torch.allclose(resumed.state_dict()[name], value, rtol=0, atol=1e-6), name
+
+
 def test_truncated_checkpoint_gives_checkpoint_error_naming_file(tmp_path):
     _train_tiny(tmp_path)
     path = tmp_path / CHECKPOINT_NAME
