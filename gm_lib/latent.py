@@ -68,7 +68,10 @@ def perturb_latent(decode: Decode, z: Tensor, dims: list[int] | range, eps: Tens
 
 @torch.no_grad()
 def encode_dataset(
-    embed: Callable[[Tensor], Tensor], data: ImageDataset, batch_size: int = 500, device: str | torch.device | None = None
+    embed: Callable[[Tensor], Tensor],
+    data: ImageDataset,
+    batch_size: int = 500,
+    device: str | torch.device | None = None,
 ):
     """Latent codes of a whole split.
 
