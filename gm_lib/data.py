@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -214,8 +215,9 @@ def load_dataset(
         n: keep the first ``n`` images only.
         binarize: ``binarized_mnist`` only: ``static`` (default) or ``dynamic``.
         root: dataset root (default :func:`gm_lib.paths.data_root`, i.e. ``$GM_DATA_DIR``).
-        download: try torchvision's download when files are missing (default: yes, unless
-            ``GM_OFFLINE=1``); it is skipped when the network is unreachable.
+        download: try torchvision's download when files are missing (default: yes); never tried
+            with ``GM_OFFLINE=1`` (tests, CI). Each socket operation times out after
+            :data:`DOWNLOAD_TIMEOUT_S` seconds; any failure becomes :class:`DatasetUnavailable`.
 
     Returns:
         :class:`ImageDataset` with uint8 images ``(N, 1, 28, 28)`` (MNIST family) or
@@ -236,7 +238,7 @@ def load_dataset(
         raise ValueError(f"binarize={binarize!r} does not apply to {name!r} (static/dynamic are for binarized_mnist)")
     root = Path(root).expanduser() if root is not None else data_root()
     if download is None:
-        download = os.environ.get("GM_OFFLINE") != "1"
+        download = True  # GM_OFFLINE=1 still wins (see _download_or_fail)
 
     if name == "svhn":
         images, labels = _load_svhn(root, split, download)
@@ -327,29 +329,40 @@ def _load_svhn(root: Path, split, download) -> tuple[Tensor, Tensor]:
 # ---------------------------------------------------------------- download or a clear error
 
 
-def _network_reachable(host: str = "pypi.org", timeout: float = 2.0) -> bool:
+DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation: an unreachable dataset server fails in seconds, not minutes
+
+
+@contextmanager
+def _socket_timeout(seconds: float):
+    """torchvision's downloader opens URLs without a timeout; bound every socket it opens meanwhile."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split: str = "train") -> None:
+    """Try torchvision's download (only when allowed and GM_OFFLINE is not 1); any failure -> DatasetUnavailable."""
     files = f"{split}_32x32.mat" if name == "svhn" else "the IDX files"
     fix = f"put {files} in {folder} (torchvision's layout) or point GM_DATA_DIR at a folder that has them"
-    if not (download and _network_reachable()):
+    if os.environ.get("GM_OFFLINE") == "1":
+        offline = "GM_OFFLINE=1, so no download was tried"
+        raise DatasetUnavailable(f"dataset {name!r} not found under {root} ({offline}): {fix}")
+    if not download:
         raise DatasetUnavailable(f"dataset {name!r} not found under {root}: {fix}")
     from torchvision import datasets
 
     try:
-        if name == "svhn":
-            datasets.SVHN(str(folder), split=split, download=True)
-        else:
-            cls = datasets.FashionMNIST if name == "fashion_mnist" else datasets.MNIST
-            cls(str(root), train=True, download=True)
-            cls(str(root), train=False, download=True)
-    except Exception as error:
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            if name == "svhn":
+                datasets.SVHN(str(folder), split=split, download=True)
+            else:
+                cls = datasets.FashionMNIST if name == "fashion_mnist" else datasets.MNIST
+                cls(str(root), train=True, download=True)
+                cls(str(root), train=False, download=True)
+    except Exception as error:  # no network, a server down, a timeout, a bad checksum: all mean "not here"
         reason = " ".join(str(error).split())[:160]  # torchvision's message spans lines: keep one
         message = f"dataset {name!r} not found under {root} and download failed ({reason}): {fix}"
         raise DatasetUnavailable(message) from None

@@ -138,3 +138,64 @@ def test_bad_arguments_are_one_line_errors():
         load_dataset("mnist", "valid")
     with pytest.raises(ValueError, match="does not apply"):
         load_dataset("mnist", "train", binarize="static")
+
+
+# ---------------------------------------------------------------- download: tried directly, never offline
+
+
+class _FakeDownload:
+    """Stands in for torchvision's dataset classes: records each call and the socket timeout it ran under."""
+
+    def __init__(self, error: Exception | None = None):
+        self.calls, self.timeouts, self.error = [], [], error
+
+    def __call__(self, *args, **kwargs):
+        import socket
+
+        self.calls.append((args, kwargs))
+        self.timeouts.append(socket.getdefaulttimeout())
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.fixture
+def no_socket(monkeypatch):
+    """Fail the test if anything opens a connection (e.g. a probe of some unrelated host)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"unexpected network connection {args}")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_download_is_tried_directly_with_a_timeout_and_failure_names_the_fix(tmp_path, monkeypatch, no_socket):
+    import socket
+    from urllib.error import URLError
+
+    from torchvision import datasets
+
+    import gm_lib.data as data_module
+
+    fake = _FakeDownload(URLError("Name or service not known"))
+    monkeypatch.setattr(datasets, "MNIST", fake)
+    monkeypatch.delenv("GM_OFFLINE")
+    before = socket.getdefaulttimeout()
+    with pytest.raises(DatasetUnavailable, match=r"'mnist' not found .*download failed .*Name or service.*: put "):
+        load_dataset("mnist", "test", root=tmp_path)
+    assert len(fake.calls) == 1 and fake.calls[0][1]["download"] is True
+    assert fake.timeouts == [data_module.DOWNLOAD_TIMEOUT_S] and socket.getdefaulttimeout() == before
+    assert not hasattr(data_module, "_network_reachable")  # no probe of an unrelated host first
+
+
+def test_gm_offline_never_tries_to_download(tmp_path, monkeypatch, no_socket):
+    from torchvision import datasets
+
+    fake = _FakeDownload()
+    monkeypatch.setattr(datasets, "FashionMNIST", fake)
+    monkeypatch.setenv("GM_OFFLINE", "1")
+    for download in (None, True):
+        with pytest.raises(DatasetUnavailable, match=r"GM_OFFLINE=1, so no download was tried\): put the IDX"):
+            load_dataset("fashion_mnist", "train", root=tmp_path, download=download)
+    assert fake.calls == []
