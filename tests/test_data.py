@@ -199,3 +199,46 @@ def test_gm_offline_never_tries_to_download(tmp_path, monkeypatch, no_socket):
         with pytest.raises(DatasetUnavailable, match=r"GM_OFFLINE=1, so no download was tried\): put the IDX"):
             load_dataset("fashion_mnist", "train", root=tmp_path, download=download)
     assert fake.calls == []
+
+
+# ---------------------------------------------------------------- a validation split held out of train
+
+
+def _write_idx(folder, stem: str, n: int) -> None:
+    """Synthetic MNIST-layout IDX files whose image i stores i in its first two pixels (i = 256 a + b)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    images[:, 0, 0], images[:, 0, 1] = np.arange(n) // 256, np.arange(n) % 256
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+    (folder / f"{stem}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    label_header = bytes([0, 0, 8, 1]) + n.to_bytes(4, "big")
+    (folder / f"{stem}-labels-idx1-ubyte").write_bytes(label_header + (np.arange(n) % 10).astype(np.uint8).tobytes())
+
+
+def _indices(data) -> set[int]:
+    return set((256 * data.images[:, 0, 0, 0].long() + data.images[:, 0, 0, 1].long()).tolist())
+
+
+def test_held_out_validation_is_disjoint_from_train_and_covers_the_rest(tmp_path):
+    _write_idx(tmp_path / "MNIST" / "raw", "train", n=300)
+    load = lambda split, **kw: DataSpec("mnist", split, holdout=50, **kw).load()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GM_DATA_DIR", str(tmp_path))
+        train, valid = load("train"), load("valid")
+        small_train, small_valid = load("train", n=20), load("valid", n=5)
+    assert _indices(train) == set(range(250)) and _indices(valid) == set(range(250, 300))
+    assert _indices(small_train) == set(range(20)) and _indices(small_valid) == set(range(250, 255))
+    assert not _indices(train) & _indices(valid)
+    assert valid.spec == DataSpec("mnist", "valid", holdout=50) and small_valid.spec.holdout == 50
+
+
+def test_holdout_errors_are_one_line_and_say_what_to_do(tmp_path):
+    _write_idx(tmp_path / "MNIST" / "raw", "train", n=30)
+    with pytest.raises(ValueError, match="has no split 'valid'.*holdout=K"):
+        load_dataset("mnist", "valid", root=tmp_path)
+    with pytest.raises(ValueError, match="does not apply to split='test'"):
+        load_dataset("mnist", "test", root=tmp_path, holdout=10)
+    with pytest.raises(ValueError, match="binarized_mnist has its fixed valid split"):
+        load_dataset("binarized_mnist", "valid", root=tmp_path, holdout=10)
+    with pytest.raises(ValueError, match="leaves no training images"):
+        load_dataset("mnist", "train", root=tmp_path, holdout=30)

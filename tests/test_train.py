@@ -307,3 +307,17 @@ def test_report_runs_record_the_precision_they_train_at(monkeypatch):
     runs = {**gan_runs("fashion_mnist", profile, device="cpu"), **autoencoder_runs("mnist", profile, device="cpu")}
     for run in runs.values():
         assert run.train.precision == ("bf16" if run.model.bf16_keeps_quality else "fp32")
+
+
+def test_notebook_04_compares_like_with_like_and_never_validates_on_test():
+    """Both VAEs have the same decoder likelihood; validation is a held-out part of train, disjoint from it."""
+    from gm_lib.experiments import autoencoder_runs
+    from gm_lib.profiles import get_profile
+
+    for profile in ("smoke", "default", "full"):
+        runs = autoencoder_runs("mnist", get_profile(profile), device="cpu")
+        vae, critic = runs["VAE"].model, runs["Latent-critic VAE"].model
+        assert (critic.likelihood, critic.sigma, critic.log_sigma) == (vae.likelihood, vae.sigma, vae.log_sigma)
+        for run in runs.values():
+            assert (run.data.split, run.val.split) == ("train", "valid") and run.val.name == run.data.name
+            assert run.val.holdout == run.data.holdout > 0  # the same cut: train ends where valid begins
