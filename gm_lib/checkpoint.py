@@ -241,7 +241,7 @@ def restore_rng(state: dict) -> None:
     np.random.set_state(
         (
             numpy_state["kind"],
-            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["keys"].cpu().numpy().astype(np.uint32),  # .cpu(): a checkpoint may be loaded elsewhere
             numpy_state["pos"],
             numpy_state["has_gauss"],
             numpy_state["cached"],

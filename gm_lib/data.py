@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -83,16 +84,22 @@ class DataSpec:
         n: keep only the first ``n`` images (``None``: all); used by the smoke profile.
         binarize: for ``binarized_mnist``: ``static`` (fixed bits, Larochelle's protocol,
             the default) or ``dynamic`` (fresh Bernoulli draw every batch, as in IWAE).
+        holdout: set the last ``holdout`` images of the training file aside for validation
+            (``0``: none): split ``train`` is then the images before them and split ``valid``
+            exactly them (``n`` applies after), so the two never share an image and the test
+            split stays untouched until the final scores. ``binarized_mnist`` has its own
+            fixed ``valid`` split (Larochelle's last 10k) and takes no holdout.
     """
 
     name: DatasetName = "mnist"
     split: Split = "train"
     n: int | None = None
     binarize: Binarization = "none"
+    holdout: int = 0
 
     def load(self) -> ImageDataset:
         """Load the dataset this spec names (see :func:`load_dataset`)."""
-        return load_dataset(self.name, self.split, n=self.n, binarize=self.binarize)
+        return load_dataset(self.name, self.split, n=self.n, binarize=self.binarize, holdout=self.holdout)
 
 
 @dataclass
@@ -204,6 +211,7 @@ def load_dataset(
     binarize: Binarization | None = None,
     root: str | Path | None = None,
     download: bool | None = None,
+    holdout: int = 0,
 ) -> ImageDataset:
     """Load one split of a dataset into memory.
 
@@ -213,38 +221,64 @@ def load_dataset(
             (Larochelle's 50k / 10k / 10k: MNIST train[:50000], train[50000:], test).
         n: keep the first ``n`` images only.
         binarize: ``binarized_mnist`` only: ``static`` (default) or ``dynamic``.
+        holdout: the last ``holdout`` training images form split ``valid`` and are left out of
+            ``train`` (see :class:`DataSpec`); not for ``test`` nor ``binarized_mnist``.
         root: dataset root (default :func:`gm_lib.paths.data_root`, i.e. ``$GM_DATA_DIR``).
-        download: try torchvision's download when files are missing (default: yes, unless
-            ``GM_OFFLINE=1``); it is skipped when the network is unreachable.
+        download: try torchvision's download when files are missing (default: yes); never tried
+            with ``GM_OFFLINE=1`` (tests, CI). Each socket operation times out after
+            :data:`DOWNLOAD_TIMEOUT_S` seconds; any failure becomes :class:`DatasetUnavailable`.
 
     Returns:
         :class:`ImageDataset` with uint8 images ``(N, 1, 28, 28)`` (MNIST family) or
         ``(N, 3, 32, 32)`` (SVHN) and labels in ``0..9``.
 
     Raises:
-        ValueError: unknown name, split or binarization.
+        ValueError: unknown name, split or binarization; a holdout that does not apply or does
+            not leave training images.
         DatasetUnavailable: files missing and no download possible (message says where to put them).
         DatasetCorrupt: a file is truncated or malformed (message names the file).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
-    if split not in DATASETS[name]:
-        raise ValueError(f"dataset {name!r} has no split {split!r}; choose one of {DATASETS[name]}")
+    _check_holdout(name, split, holdout)
+    if split not in DATASETS[name] and not (split == "valid" and holdout > 0):
+        hint = " or hold out the last K training images with holdout=K" if split == "valid" else ""
+        raise ValueError(f"dataset {name!r} has no split {split!r}; choose one of {DATASETS[name]}{hint}")
     if binarize is None:
         binarize = "static" if name == "binarized_mnist" else "none"
     if (name == "binarized_mnist") != (binarize in ("static", "dynamic")):
         raise ValueError(f"binarize={binarize!r} does not apply to {name!r} (static/dynamic are for binarized_mnist)")
     root = Path(root).expanduser() if root is not None else data_root()
     if download is None:
-        download = os.environ.get("GM_OFFLINE") != "1"
+        download = True  # GM_OFFLINE=1 still wins (see _download_or_fail)
 
+    source = "train" if holdout else split  # a held-out validation split comes from the training file
     if name == "svhn":
-        images, labels = _load_svhn(root, split, download)
+        images, labels = _load_svhn(root, source, download)
     else:
-        images, labels = _load_mnist_family(name, root, split, binarize, download)
-    spec = DataSpec(name, split, n, binarize)
+        images, labels = _load_mnist_family(name, root, source, binarize, download)
+    if holdout:
+        images, labels = _hold_out(images, labels, holdout, split)
+    spec = DataSpec(name, split, n, binarize, holdout)
     dataset = ImageDataset(spec, images.contiguous(), labels.long())
     return dataset.subset(n) if n is not None else dataset
+
+
+def _check_holdout(name: str, split: str, holdout: int) -> None:
+    if holdout < 0:
+        raise ValueError(f"holdout={holdout} must be >= 0 (the number of training images set aside)")
+    if holdout and name == "binarized_mnist":
+        raise ValueError("binarized_mnist has its fixed valid split (Larochelle's): use split='valid' and holdout=0")
+    if holdout and split == "test":
+        raise ValueError("holdout sets training images aside; it does not apply to split='test' (use holdout=0)")
+
+
+def _hold_out(images: Tensor, labels: Tensor, holdout: int, split: str) -> tuple[Tensor, Tensor]:
+    """``train``: images ``[0, N - holdout)``; ``valid``: ``[N - holdout, N)`` of the training file."""
+    if holdout >= len(images):
+        raise ValueError(f"holdout={holdout} leaves no training images (the training file has {len(images)})")
+    cut = len(images) - holdout
+    return (images[:cut], labels[:cut]) if split == "train" else (images[cut:], labels[cut:])
 
 
 # ---------------------------------------------------------------- MNIST and Fashion-MNIST
@@ -327,29 +361,40 @@ def _load_svhn(root: Path, split, download) -> tuple[Tensor, Tensor]:
 # ---------------------------------------------------------------- download or a clear error
 
 
-def _network_reachable(host: str = "pypi.org", timeout: float = 2.0) -> bool:
+DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation: an unreachable dataset server fails in seconds, not minutes
+
+
+@contextmanager
+def _socket_timeout(seconds: float):
+    """torchvision's downloader opens URLs without a timeout; bound every socket it opens meanwhile."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split: str = "train") -> None:
+    """Try torchvision's download (only when allowed and GM_OFFLINE is not 1); any failure -> DatasetUnavailable."""
     files = f"{split}_32x32.mat" if name == "svhn" else "the IDX files"
     fix = f"put {files} in {folder} (torchvision's layout) or point GM_DATA_DIR at a folder that has them"
-    if not (download and _network_reachable()):
+    if os.environ.get("GM_OFFLINE") == "1":
+        offline = "GM_OFFLINE=1, so no download was tried"
+        raise DatasetUnavailable(f"dataset {name!r} not found under {root} ({offline}): {fix}")
+    if not download:
         raise DatasetUnavailable(f"dataset {name!r} not found under {root}: {fix}")
     from torchvision import datasets
 
     try:
-        if name == "svhn":
-            datasets.SVHN(str(folder), split=split, download=True)
-        else:
-            cls = datasets.FashionMNIST if name == "fashion_mnist" else datasets.MNIST
-            cls(str(root), train=True, download=True)
-            cls(str(root), train=False, download=True)
-    except Exception as error:
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+            if name == "svhn":
+                datasets.SVHN(str(folder), split=split, download=True)
+            else:
+                cls = datasets.FashionMNIST if name == "fashion_mnist" else datasets.MNIST
+                cls(str(root), train=True, download=True)
+                cls(str(root), train=False, download=True)
+    except Exception as error:  # no network, a server down, a timeout, a bad checksum: all mean "not here"
         reason = " ".join(str(error).split())[:160]  # torchvision's message spans lines: keep one
         message = f"dataset {name!r} not found under {root} and download failed ({reason}): {fix}"
         raise DatasetUnavailable(message) from None

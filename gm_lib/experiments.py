@@ -24,11 +24,14 @@ __all__ = [
     "GAN_RECIPES",
     "IMAGE_SHAPES",
     "LATENT_DIMS",
+    "VALIDATION_HOLDOUT",
 ]
 
 IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "binarized_mnist": (1, 28, 28), "svhn": (3, 32, 32)}
 # WAE paper: latent 8 on MNIST; the course's SVHN project used 32.
 LATENT_DIMS = {"mnist": 8, "fashion_mnist": 8, "svhn": 32}
+# Training images set aside as validation data in notebook 04 (the last 10k, as Larochelle's MNIST split).
+VALIDATION_HOLDOUT = 10_000
 
 
 @dataclass(frozen=True)
@@ -84,18 +87,26 @@ def vae_bmnist_run(profile: Profile, seed: int = 0, device: str = "auto", latent
 
 
 def autoencoder_runs(dataset: str, profile: Profile, seed: int = 0, device: str = "auto") -> dict[str, Run]:
-    """Notebook 04: VAE vs WAE-MMD (RBF, IMQ) vs WAE-GAN vs latent-critic VAE, same encoder and decoder."""
+    """Notebook 04: VAE vs WAE-MMD (RBF, IMQ) vs WAE-GAN vs latent-critic VAE, same encoder and decoder.
+
+    The two VAEs share the decoder likelihood (Gaussian, learned σ), so they differ only in the regulariser.
+    All train on the training split minus its last :data:`VALIDATION_HOLDOUT` images, which are the
+    validation data during training; the test split is left for the final scores.
+    """
     shape, d = IMAGE_SHAPES[dataset], LATENT_DIMS[dataset]
+    vae = VAEConfig(image_shape=shape, latent_dim=d, likelihood="gaussian")
     models = {
-        "VAE": VAEConfig(image_shape=shape, latent_dim=d, likelihood="gaussian"),
+        "VAE": vae,
         "WAE-MMD (RBF)": WAEConfig(image_shape=shape, latent_dim=d, penalty="mmd_rbf"),
         "WAE-MMD (IMQ)": WAEConfig(image_shape=shape, latent_dim=d, penalty="mmd_imq"),
         "WAE-GAN": WAEConfig(image_shape=shape, latent_dim=d, penalty="gan"),
-        "Latent-critic VAE": LatentCriticVAEConfig(image_shape=shape, latent_dim=d),
+        "Latent-critic VAE": LatentCriticVAEConfig(
+            image_shape=shape, latent_dim=d, likelihood=vae.likelihood, sigma=vae.sigma, log_sigma=vae.log_sigma
+        ),
     }
     train = _train_config(profile, profile.ae_steps, seed, device)
-    data = DataSpec(dataset, "train", n=profile.train_subset)
-    val = DataSpec(dataset, "test", n=profile.eval_subset)
+    data = DataSpec(dataset, "train", n=profile.train_subset, holdout=VALIDATION_HOLDOUT)
+    val = DataSpec(dataset, "valid", n=profile.eval_subset, holdout=VALIDATION_HOLDOUT)
     return {label: Run(_slug(f"ae_{dataset}_{label}"), cfg, data, train, val) for label, cfg in models.items()}
 
 

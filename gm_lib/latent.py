@@ -1,7 +1,8 @@
 """Walking through latent spaces: interpolation, per-dimension perturbation, encoding a dataset, t-SNE.
 
 Every function takes a ``decode`` callable ``z (B, d) -> x (B, C, H, W)`` in ``[0, 1]`` (an
-autoencoder's ``decode`` or a GAN's ``generate``), so one code path serves every family.
+autoencoder's ``decode`` or a GAN's ``decode``; not a GAN's ``generate``, whose tanh output is in
+``[-1, 1]``), so one code path serves every family.
 """
 
 from __future__ import annotations
@@ -66,23 +67,37 @@ def perturb_latent(decode: Decode, z: Tensor, dims: list[int] | range, eps: Tens
 
 
 @torch.no_grad()
-def encode_dataset(embed: Callable[[Tensor], Tensor], data: ImageDataset, batch_size: int = 500):
+def encode_dataset(
+    embed: Callable[[Tensor], Tensor],
+    data: ImageDataset,
+    batch_size: int = 500,
+    device: str | torch.device | None = None,
+):
     """Latent codes of a whole split.
 
     Args:
         embed: ``x (B, C, H, W) in [0, 1] -> (B, d)`` (e.g. a VAE's posterior mean).
         data: the split to encode, in stored order.
+        device: where ``embed`` runs (default: the device of the module ``embed`` is a method of, e.g.
+            ``model.embed``; the CPU for any other callable).
 
     Returns:
         ``(z, y)``: numpy arrays ``(N, d)`` float32 and ``(N,)`` int64.
     """
+    device = torch.device(device) if device is not None else _bound_device(embed)
     codes, labels = [], []
-    device = getattr(embed, "__self__", None)
-    device = device.device if device is not None and hasattr(device, "device") else torch.device("cpu")
     for x, y in data.batches(batch_size):
         codes.append(embed(x.to(device)).float().cpu())
         labels.append(y)
     return torch.cat(codes).numpy(), torch.cat(labels).numpy()
+
+
+def _bound_device(function: Callable) -> torch.device:
+    owner = getattr(function, "__self__", None)
+    if isinstance(owner, torch.nn.Module):
+        parameter = next(owner.parameters(), None)
+        return parameter.device if parameter is not None else torch.device("cpu")
+    return torch.device("cpu")
 
 
 def tsne_embedding(z: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:

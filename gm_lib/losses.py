@@ -103,9 +103,17 @@ def mmd_unbiased(
 
     ``1/(n(n−1)) Σ_{i≠j} k(x_i, x_j) + 1/(m(m−1)) Σ_{i≠j} k(y_i, y_j) − 2/(nm) Σ_{i,j} k(x_i, y_j)``
     (Tolstikhin et al. 2018, Alg. 2; Gretton et al. 2012, eq. 3). The kernel is a sum over
-    ``scales`` of IMQ ``C/(C + ‖x − y‖²)`` or RBF ``exp(−‖x − y‖²/C)`` with
-    ``C = scale · 2 · d`` (the official WAE code's choice for a N(0, I) prior).
-    Can be slightly negative; its expectation is 0 iff P = Q.
+    ``scales`` of IMQ ``C/(C + ‖x − y‖²)`` or RBF ``exp(−‖x − y‖²/C)`` with ``C = scale · 2 · d``.
+
+    * IMQ matches the official WAE code (tolstikhin/wae ``mmd_penalty``): the same seven scales on
+      ``C = 2 · d · σ²_prior`` (σ² = 1 here).
+    * RBF is our own multi-scale choice. The official code uses one Gaussian kernel
+      ``exp(−‖x − y‖² / (2σ²_k))`` whose ``σ²_k`` is a median heuristic recomputed every batch (the median
+      squared distance between codes and prior draws plus that among codes); here a sum over fixed
+      scales stands in for that data-dependent bandwidth.
+
+    Units: MMD² is a difference of mean kernel values (dimensionless, not nats). Can be slightly
+    negative; its expectation is 0 iff P = Q.
 
     Args:
         x: ``(n, d)``; y: ``(m, d)``; n, m ≥ 2.

@@ -149,6 +149,7 @@ class Recorder:
         fd, tmp = tempfile.mkstemp(dir=self.output_dir, prefix=".results-", suffix=".json")
         with os.fdopen(fd, "w") as handle:
             handle.write(text + "\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are read by the report, other users and CI
         os.replace(tmp, path)
         return path
 

@@ -47,7 +47,8 @@ class Estimate:
 
     Attributes:
         value: mean of the bound over the evaluation batches.
-        stderr: its standard error (std over batches / √eval_batches).
+        stderr: its standard error (std over batches / √eval_batches): the evaluation noise of this one
+            trained critic, not the spread over critic initialisations or training runs.
         per_batch: the bound on each fresh evaluation batch.
     """
 

@@ -249,7 +249,9 @@ class _Run:
     # -- checkpoints
 
     def resume(self) -> None:
-        state = load_checkpoint(self.path, map_location=self.device)
+        # On the CPU: the RNG states must stay CPU tensors (numpy's goes through .numpy(), CUDA's through
+        # set_rng_state); load_state_dict copies weights and optimizer moments to the parameters' device.
+        state = load_checkpoint(self.path, map_location="cpu")
         self._check_same_run(state)
         self.model.load_state_dict(state["model"])
         for name, optimizer in self.optimizers.items():

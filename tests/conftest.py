@@ -3,6 +3,7 @@
 import os
 
 import pytest
+import torch
 
 from gm_lib.paths import data_root
 
@@ -26,3 +27,13 @@ def fashion_root():
     if not _has_mirror("FashionMNIST"):
         pytest.skip(f"Fashion-MNIST mirror not found under {data_root()}: set GM_DATA_DIR=../shared/data")
     return data_root()
+
+
+# Device-dependent code runs on every device present: the CPU always, CUDA when a GPU is visible.
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    """Each available device in turn (``cpu``; ``cuda`` when present)."""
+    return request.param

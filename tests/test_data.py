@@ -138,3 +138,107 @@ def test_bad_arguments_are_one_line_errors():
         load_dataset("mnist", "valid")
     with pytest.raises(ValueError, match="does not apply"):
         load_dataset("mnist", "train", binarize="static")
+
+
+# ---------------------------------------------------------------- download: tried directly, never offline
+
+
+class _FakeDownload:
+    """Stands in for torchvision's dataset classes: records each call and the socket timeout it ran under."""
+
+    def __init__(self, error: Exception | None = None):
+        self.calls, self.timeouts, self.error = [], [], error
+
+    def __call__(self, *args, **kwargs):
+        import socket
+
+        self.calls.append((args, kwargs))
+        self.timeouts.append(socket.getdefaulttimeout())
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.fixture
+def no_socket(monkeypatch):
+    """Fail the test if anything opens a connection (e.g. a probe of some unrelated host)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"unexpected network connection {args}")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def test_download_is_tried_directly_with_a_timeout_and_failure_names_the_fix(tmp_path, monkeypatch, no_socket):
+    import socket
+    from urllib.error import URLError
+
+    from torchvision import datasets
+
+    import gm_lib.data as data_module
+
+    fake = _FakeDownload(URLError("Name or service not known"))
+    monkeypatch.setattr(datasets, "MNIST", fake)
+    monkeypatch.delenv("GM_OFFLINE")
+    before = socket.getdefaulttimeout()
+    with pytest.raises(DatasetUnavailable, match=r"'mnist' not found .*download failed .*Name or service.*: put "):
+        load_dataset("mnist", "test", root=tmp_path)
+    assert len(fake.calls) == 1 and fake.calls[0][1]["download"] is True
+    assert fake.timeouts == [data_module.DOWNLOAD_TIMEOUT_S] and socket.getdefaulttimeout() == before
+    assert not hasattr(data_module, "_network_reachable")  # no probe of an unrelated host first
+
+
+def test_gm_offline_never_tries_to_download(tmp_path, monkeypatch, no_socket):
+    from torchvision import datasets
+
+    fake = _FakeDownload()
+    monkeypatch.setattr(datasets, "FashionMNIST", fake)
+    monkeypatch.setenv("GM_OFFLINE", "1")
+    for download in (None, True):
+        with pytest.raises(DatasetUnavailable, match=r"GM_OFFLINE=1, so no download was tried\): put the IDX"):
+            load_dataset("fashion_mnist", "train", root=tmp_path, download=download)
+    assert fake.calls == []
+
+
+# ---------------------------------------------------------------- a validation split held out of train
+
+
+def _write_idx(folder, stem: str, n: int) -> None:
+    """Synthetic MNIST-layout IDX files whose image i stores i in its first two pixels (i = 256 a + b)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    images = np.zeros((n, 28, 28), dtype=np.uint8)
+    images[:, 0, 0], images[:, 0, 1] = np.arange(n) // 256, np.arange(n) % 256
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+    (folder / f"{stem}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+    label_header = bytes([0, 0, 8, 1]) + n.to_bytes(4, "big")
+    (folder / f"{stem}-labels-idx1-ubyte").write_bytes(label_header + (np.arange(n) % 10).astype(np.uint8).tobytes())
+
+
+def _indices(data) -> set[int]:
+    return set((256 * data.images[:, 0, 0, 0].long() + data.images[:, 0, 0, 1].long()).tolist())
+
+
+def test_held_out_validation_is_disjoint_from_train_and_covers_the_rest(tmp_path):
+    _write_idx(tmp_path / "MNIST" / "raw", "train", n=300)
+    load = lambda split, **kw: DataSpec("mnist", split, holdout=50, **kw).load()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GM_DATA_DIR", str(tmp_path))
+        train, valid = load("train"), load("valid")
+        small_train, small_valid = load("train", n=20), load("valid", n=5)
+    assert _indices(train) == set(range(250)) and _indices(valid) == set(range(250, 300))
+    assert _indices(small_train) == set(range(20)) and _indices(small_valid) == set(range(250, 255))
+    assert not _indices(train) & _indices(valid)
+    assert valid.spec == DataSpec("mnist", "valid", holdout=50) and small_valid.spec.holdout == 50
+
+
+def test_holdout_errors_are_one_line_and_say_what_to_do(tmp_path):
+    _write_idx(tmp_path / "MNIST" / "raw", "train", n=30)
+    with pytest.raises(ValueError, match="has no split 'valid'.*holdout=K"):
+        load_dataset("mnist", "valid", root=tmp_path)
+    with pytest.raises(ValueError, match="does not apply to split='test'"):
+        load_dataset("mnist", "test", root=tmp_path, holdout=10)
+    with pytest.raises(ValueError, match="binarized_mnist has its fixed valid split"):
+        load_dataset("binarized_mnist", "valid", root=tmp_path, holdout=10)
+    with pytest.raises(ValueError, match="leaves no training images"):
+        load_dataset("mnist", "train", root=tmp_path, holdout=30)

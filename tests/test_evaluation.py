@@ -31,8 +31,10 @@ def test_cached_computes_once_per_key(tmp_path, monkeypatch):
 class _Gaussian:
     """p(z) = N(0, 1), p(x|z) = N(z, 1), q(z|x) = the exact posterior N(x/2, 1/2): log p(x) = log N(x; 0, 2)."""
 
-    device = torch.device("cpu")
     training = False
+
+    def __init__(self, device="cpu"):
+        self.device = torch.device(device)
 
     def train(self, mode=True):
         return self
@@ -47,12 +49,13 @@ class _Gaussian:
         return torch.distributions.Normal(z, 1.0).log_prob(x.flatten(1)).sum(1)
 
 
-def test_run_nll_is_exact_for_the_true_posterior_and_cached(tmp_path, monkeypatch):
+def test_run_nll_is_exact_for_the_true_posterior_and_cached(tmp_path, monkeypatch, device):
+    """On CUDA too: run_nll draws with a CPU generator, which used to be passed to a CUDA randn."""
     monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path))
     x = torch.linspace(-2, 2, 5).view(5, 1, 1, 1)
     exact = torch.distributions.Normal(0.0, 2**0.5).log_prob(x.flatten())
-    first = run_nll(_run(), _Gaussian(), x, k=10, seed=0)
+    first = run_nll(_run(), _Gaussian(device), x, k=10, seed=0)
     assert torch.allclose(first.per_image.float(), exact, atol=1e-5)
-    again = run_nll(_run(), _Gaussian(), x, k=10, seed=0)
+    again = run_nll(_run(), _Gaussian(device), x, k=10, seed=0)
     assert torch.equal(first.per_image, again.per_image) and again.k == 10
     assert len(list(tmp_path.rglob("metrics/*.json"))) == 1

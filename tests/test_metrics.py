@@ -12,17 +12,61 @@ from gm_lib.metrics.sharpness import laplacian_variance, sharpness
 # ---------------------------------------------------------------- sharpness
 
 
-def test_sharpness_of_constant_image_is_zero():
-    assert sharpness(torch.full((3, 1, 8, 8), 0.7)) == pytest.approx(0.0, abs=1e-12)
+def test_sharpness_of_constant_image_is_zero(device):
+    assert sharpness(torch.full((3, 1, 8, 8), 0.7, device=device)) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_sharpness_of_checkerboard_matches_hand_value():
+def test_sharpness_of_one_bright_pixel_matches_hand_value(device):
+    """4x4 image, one pixel of 1 at (1, 1): the VALID response is 2x2 (no padding).
+
+    Centres (1,1), (1,2), (2,1), (2,2) -> [-4, 1, 1, 0]; mean -0.5; population variance
+    (3.5² + 1.5² + 1.5² + 0.5²) / 4 = 17 / 4.
+    """
+    x = torch.zeros(1, 1, 4, 4, device=device)
+    x[0, 0, 1, 1] = 1.0
+    values = laplacian_variance(x)
+    assert values.device.type == torch.device(device).type
+    assert values.tolist() == pytest.approx([17 / 4])
+    # RGB uses tf.image.rgb_to_grayscale's luma weights, not the channel mean: the pixel in one channel
+    # only scales the response by that channel's weight (variance by its square).
+    for channel, weight in enumerate([0.2989, 0.5870, 0.1140]):
+        rgb = torch.zeros(1, 3, 4, 4, device=device)
+        rgb[0, channel] = x[0, 0]
+        assert sharpness(rgb) == pytest.approx(weight**2 * 17 / 4)
+
+
+def test_sharpness_of_checkerboard_matches_hand_value(device):
     board = (torch.arange(8).view(8, 1) + torch.arange(8).view(1, 8)) % 2  # 0/1 checkerboard
-    # Reflect padding keeps the pattern, so every pixel sees four opposite neighbours:
-    # response = 4 (1 - v) - 4 v -> +4 on zeros, -4 on ones; half each -> variance 16.
-    assert sharpness(board.float().view(1, 1, 8, 8)) == pytest.approx(16.0)
-    rgb = board.float().view(1, 1, 8, 8).expand(2, 3, 8, 8)  # grey = channel mean: same value
-    assert laplacian_variance(rgb).tolist() == pytest.approx([16.0, 16.0])
+    # Every interior pixel sees four opposite neighbours: response = 4 (1 - v) - 4 v -> +4 on zeros,
+    # -4 on ones; half each over the 6x6 VALID response -> variance 16.
+    assert sharpness(board.float().view(1, 1, 8, 8).to(device)) == pytest.approx(16.0)
+    rgb = board.float().view(1, 1, 8, 8).expand(2, 3, 8, 8).to(device)  # luma weights sum to 0.9999
+    assert laplacian_variance(rgb).tolist() == pytest.approx([16.0 * 0.9999**2] * 2)
+
+
+def test_sharpness_ignores_the_border_as_the_official_code_does(device):
+    """28x28 with a 2-pixel zero border: the official VALID variance is sum(r²) / 676.
+
+    The response sums to zero (a discrete Laplacian telescopes when the image is zero near the edges), so
+    a full-size response padded with zeros would give sum(r²) / 784, i.e. 676/784 = 0.862 of the official value.
+    """
+    generator = torch.Generator().manual_seed(0)
+    x = torch.zeros(1, 1, 28, 28, dtype=torch.float64)
+    x[..., 2:-2, 2:-2] = torch.rand(24, 24, generator=generator, dtype=torch.float64)
+    r = _valid_laplacian_by_hand(x[0, 0].numpy())
+    assert r.shape == (26, 26) and abs(r.sum()) < 1e-9
+    assert sharpness(x.to(device)) == pytest.approx((r**2).sum() / 676, rel=1e-12)
+    assert sharpness(x.to(device)) == pytest.approx(r.var(), rel=1e-12)
+
+
+def _valid_laplacian_by_hand(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape
+    out = np.zeros((h - 2, w - 2))
+    for i in range(1, h - 1):
+        for j in range(1, w - 1):
+            around = image[i - 1, j] + image[i + 1, j] + image[i, j - 1] + image[i, j + 1]
+            out[i - 1, j - 1] = around - 4 * image[i, j]
+    return out
 
 
 def test_sharpness_refuses_other_ranges():
@@ -30,6 +74,8 @@ def test_sharpness_refuses_other_ranges():
         sharpness(torch.rand(2, 1, 8, 8) * 2 - 1)
     with pytest.raises(ValueError, match="float"):
         sharpness(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="1 \\(grey\\) or 3 \\(RGB\\) channels"):
+        sharpness(torch.zeros(2, 2, 8, 8))
 
 
 # ---------------------------------------------------------------- importance-sampled log-likelihood
@@ -82,33 +128,21 @@ def test_estimate_is_a_lower_bound_that_converges_with_k():
     assert k1000.per_image.shape == (64,) and k1000.k == 1000
 
 
-# ---------------------------------------------------------------- classifiers
+def test_a_cpu_generator_gives_the_same_draws_on_every_device(device):
+    """ε is drawn on the generator's device and moved: a CPU generator works with a model on ``device``
+    and gives the very weights it gives on the CPU (log p(x|z) = Σ z makes the weights depend on the draws)."""
+    from gm_lib.metrics.likelihood import importance_weights
 
+    class SumOfZ:
+        def log_px_given_z(self, x, z):
+            return z.sum(1)
 
-def test_knn_accuracy_separable_codes():
-    from gm_lib.metrics.classifiers import knn_accuracy
+    def weights(on):
+        mu, logvar = torch.zeros(4, 2, device=on), torch.zeros(4, 2, device=on)
+        x = torch.zeros(4, 1, 1, 1, device=on)
+        return importance_weights(SumOfZ(), x, mu, logvar, k=5, generator=torch.Generator().manual_seed(0))
 
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 300)
-    z = rng.normal(size=(300, 2)) * 0.1 + y[:, None]
-    assert knn_accuracy(z[:200], y[:200], z[200:], y[200:]) == 1.0
-
-
-@pytest.mark.slow
-@pytest.mark.data
-@pytest.mark.parametrize("dataset, minimum", [("mnist", 0.99), ("fashion_mnist", 0.90)])
-def test_classifier_accuracy_and_coverage(dataset, minimum, mnist_root, fashion_root):
-    from gm_lib.data import load_dataset
-    from gm_lib.metrics.classifiers import class_coverage, classifier_frechet_distance, get_classifier
-
-    classifier = get_classifier(dataset)  # trains once (~1-2 min), then loads from the cache
-    assert classifier.test_accuracy >= minimum
-    test = load_dataset(dataset, "test", n=2000)
-    balanced = class_coverage(classifier, test.images)
-    assert balanced.n_covered == 10 and balanced.kl_to_uniform < 0.01
-    ones = test.images[test.labels == 1]
-    collapsed = class_coverage(classifier, ones)
-    assert collapsed.n_covered <= 2 and collapsed.kl_to_uniform > 1.5
-    real_a, real_b = test.images[:1000], test.images[1000:]
-    assert classifier_frechet_distance(classifier, real_a, real_b) < classifier_frechet_distance(
-        classifier, real_a, torch.rand(1000, *test.shape))
+    on_device, on_cpu = weights(device), weights("cpu")
+    assert on_device.shape == (4, 5) and on_device.device.type == device
+    assert on_cpu.std() > 0.1  # the draws matter
+    torch.testing.assert_close(on_device.cpu(), on_cpu, rtol=0, atol=1e-5)

@@ -245,7 +245,8 @@ def test_generator_weight_average_follows_its_formula_and_feeds_sampling():
     for t in range(1, 4):
         model.training_step(lambda: x, optimizers)
         beta = min(0.9, (1 + t) / (10 + t))
-        average = [beta * a + (1 - beta) * p.detach() for a, p in zip(average, model.generator.parameters())]
+        current = list(model.generator.parameters())
+        average = [beta * a + (1 - beta) * p.detach() for a, p in zip(average, current, strict=True)]
     for expected, got in zip(average, model.generator_ema.parameters(), strict=True):
         assert torch.allclose(expected, got, atol=1e-6)
     assert not any(p.requires_grad for p in model.generator_ema.parameters())
@@ -275,3 +276,25 @@ def test_infogan_size_nets_have_the_fc_layer_and_keep_shapes(shape):
     vae = VAEConfig(image_shape=shape, width=64, hidden=1024, latent_dim=64).build()
     generator_shapes = [tuple(p.shape) for p in gan.generator.parameters()]
     assert [tuple(p.shape) for p in vae.decoder.parameters()] == generator_shapes  # the same network
+
+
+@pytest.mark.parametrize("name", [*AE_CONFIGS, *GAN_CONFIGS])
+def test_every_family_steps_samples_and_encodes_on_each_device(name, device):
+    """Constant tensors, buffers and generators follow the model: one step, samples from a CPU generator, codes."""
+    from gm_lib import latent
+    from gm_lib.data import DataSpec, ImageDataset
+
+    torch.manual_seed(0)
+    model = {**AE_CONFIGS, **GAN_CONFIGS}[name].build().to(device)
+    x = torch.rand(8, 1, 28, 28, device=device)
+    losses = model.training_step(lambda: x, model.configure_optimizers())
+    assert all(value.device.type == device and torch.isfinite(value).all() for value in losses.values())
+    samples = model.eval().sample(4, generator=torch.Generator().manual_seed(0))
+    assert samples.device.type == device and samples.shape == (4, 1, 28, 28)
+    assert 0 <= samples.min() <= samples.max() <= 1
+    if name in AE_CONFIGS:
+        images = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8)
+        data = ImageDataset(DataSpec("mnist", "test", n=10), images, torch.zeros(10, dtype=torch.long))
+        z, _ = latent.encode_dataset(model.embed, data, batch_size=4)  # device from the bound module
+        z_lambda, _ = latent.encode_dataset(lambda v: model.embed(v), data, batch_size=4, device=device)
+        assert z.shape == (10, model.latent_dim) and (z == z_lambda).all()

@@ -90,6 +90,37 @@ def test_sigkill_then_resume_gives_identical_weights(tmp_path):
     assert resumed_losses == [(r["step"], r["loss"]) for r in reference_history.steps]
 
 
+class _Interrupted(Exception):
+    pass
+
+
+def test_resume_on_each_device_continues_the_run(tmp_path, device):
+    """Interrupt at step 7 (checkpoint at 5), resume in-process: the weights match an uninterrupted run.
+
+    On CUDA this used to fail: the checkpoint was loaded onto the GPU and numpy's RNG state reached ``.numpy()``.
+    """
+    config = replace(RESUME_CONFIG, device=device)
+    reference, data = tiny_setup()
+    train(reference, data, config, tmp_path / "reference", progress=False)
+    model, data = tiny_setup()
+    original = model.training_step
+
+    def step_or_stop(next_batch, optimizers):
+        if model.calls + 1 == 7:
+            raise _Interrupted
+        return original(next_batch, optimizers)
+
+    model.training_step = step_or_stop
+    with pytest.raises(_Interrupted):
+        train(model, data, config, tmp_path / "run", progress=False)
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT_NAME)["step"] == 5
+    resumed, data = tiny_setup(seed=3)  # other initial weights and RNG: everything must come from the checkpoint
+    train(resumed, data, config, tmp_path / "run", progress=False)
+    assert resumed.encoder.weight.device.type == device
+    for name, value in reference.state_dict().items():
+        assert torch.allclose(resumed.state_dict()[name], value, rtol=0, atol=1e-6), name
+
+
 def test_truncated_checkpoint_gives_checkpoint_error_naming_file(tmp_path):
     _train_tiny(tmp_path)
     path = tmp_path / CHECKPOINT_NAME
@@ -302,3 +333,17 @@ def test_report_runs_record_the_precision_they_train_at(monkeypatch):
     runs = {**gan_runs("fashion_mnist", profile, device="cpu"), **autoencoder_runs("mnist", profile, device="cpu")}
     for run in runs.values():
         assert run.train.precision == ("bf16" if run.model.bf16_keeps_quality else "fp32")
+
+
+def test_notebook_04_compares_like_with_like_and_never_validates_on_test():
+    """Both VAEs have the same decoder likelihood; validation is a held-out part of train, disjoint from it."""
+    from gm_lib.experiments import autoencoder_runs
+    from gm_lib.profiles import get_profile
+
+    for profile in ("smoke", "default", "full"):
+        runs = autoencoder_runs("mnist", get_profile(profile), device="cpu")
+        vae, critic = runs["VAE"].model, runs["Latent-critic VAE"].model
+        assert (critic.likelihood, critic.sigma, critic.log_sigma) == (vae.likelihood, vae.sigma, vae.log_sigma)
+        for run in runs.values():
+            assert (run.data.split, run.val.split) == ("train", "valid") and run.val.name == run.data.name
+            assert run.val.holdout == run.data.holdout > 0  # the same cut: train ends where valid begins

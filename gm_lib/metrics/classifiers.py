@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gm_lib.checkpoint import atomic_write
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 
@@ -93,11 +92,9 @@ class Classifier(GenerativeModel):
 
 @torch.no_grad()
 def evaluate_accuracy(classifier: Classifier, images: Tensor, labels: Tensor, batch_size: int = 1000) -> float:
-    """Fraction of ``images`` (uint8 or float [0, 1]) classified as ``labels``."""
-    classifier.eval()
-    predictions = torch.cat([classifier(_as_float(images[i : i + batch_size])).argmax(1)
-                             for i in range(0, len(images), batch_size)])
-    return float((predictions == labels).float().mean())
+    """Fraction of ``images`` (uint8 or float [0, 1], any device) classified as ``labels``."""
+    predictions = _predict(classifier, images, batch_size)
+    return float((predictions == torch.as_tensor(labels).cpu()).float().mean())
 
 
 def train_classifier(config: ClassifierConfig) -> Classifier:
@@ -119,8 +116,13 @@ def train_classifier(config: ClassifierConfig) -> Classifier:
     return model.eval()
 
 
-def get_classifier(dataset: str, config: ClassifierConfig | None = None, force: bool = False) -> Classifier:
+def get_classifier(
+    dataset: str, config: ClassifierConfig | None = None, force: bool = False, device: str | torch.device = "cpu"
+) -> Classifier:
     """Load-or-train the domain classifier of ``dataset`` (``mnist``, ``fashion_mnist``, ``svhn``).
+
+    Trained on the CPU (the cached weights do not depend on the machine), returned in eval mode on
+    ``device``; the metrics below move each batch to the classifier's device, so samples may live anywhere.
 
     Raises:
         DatasetUnavailable: the dataset is not on disk (training needs it once).
@@ -132,18 +134,15 @@ def get_classifier(dataset: str, config: ClassifierConfig | None = None, force: 
         model = Classifier(config, tuple(saved["image_shape"]))
         model.load_state_dict(saved["state_dict"])
         model.test_accuracy = saved["test_accuracy"]
-        return model.eval()
+        return model.to(device).eval()
     from gm_lib.data import load_dataset
 
     shape = load_dataset(dataset, "test", n=1).shape
     model = train_classifier(config)
     payload = {"config": asdict(config), "image_shape": shape, "state_dict": model.state_dict(),
                "test_accuracy": model.test_accuracy}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as handle:
-        torch.save(payload, handle)
-    os.replace(tmp, path)
-    return model
+    atomic_write(path, obj=payload)  # the project's one writer: all-or-nothing, readable like every other file
+    return model.to(device).eval()
 
 
 # ---------------------------------------------------------------- metrics
@@ -164,6 +163,18 @@ class Coverage:
     kl_to_uniform: float
 
 
+def _batches(classifier: Classifier, images: Tensor, batch_size: int):
+    """``images`` in slices as float [0, 1] on the classifier's device (samples may come from another one)."""
+    classifier.eval()
+    for i in range(0, len(images), batch_size):
+        yield _as_float(images[i : i + batch_size]).to(classifier.device)
+
+
+def _predict(classifier: Classifier, images: Tensor, batch_size: int) -> Tensor:
+    """Predicted classes ``(N,)`` int64 on the CPU."""
+    return torch.cat([classifier(x).argmax(1).cpu() for x in _batches(classifier, images, batch_size)])
+
+
 def _as_float(images: Tensor) -> Tensor:
     x = torch.as_tensor(images)
     if x.dtype == torch.uint8:
@@ -176,10 +187,9 @@ def _as_float(images: Tensor) -> Tensor:
 
 @torch.no_grad()
 def class_coverage(classifier: Classifier, images: Tensor, batch_size: int = 1000) -> Coverage:
-    """Mode-collapse numbers: how the classifier spreads ``images`` (float [0, 1] or uint8) over 10 classes."""
-    classifier.eval()
-    predictions = torch.cat([classifier(_as_float(images[i : i + batch_size])).argmax(1)
-                             for i in range(0, len(images), batch_size)])
+    """Mode-collapse numbers: how the classifier spreads ``images`` (float [0, 1] or uint8, any device) over 10
+    classes."""
+    predictions = _predict(classifier, images, batch_size)
     histogram = np.bincount(predictions.numpy(), minlength=10).astype(np.float64) / len(predictions)
     nonzero = histogram > 0
     kl = float(np.sum(histogram[nonzero] * np.log(histogram[nonzero] * 10)))
@@ -188,10 +198,8 @@ def class_coverage(classifier: Classifier, images: Tensor, batch_size: int = 100
 
 @torch.no_grad()
 def classifier_features(classifier: Classifier, images: Tensor, batch_size: int = 1000) -> np.ndarray:
-    """Penultimate features ``(N, hidden)`` float64 of ``images`` (float [0, 1] or uint8)."""
-    classifier.eval()
-    return torch.cat([classifier.embed(_as_float(images[i : i + batch_size]))
-                      for i in range(0, len(images), batch_size)]).double().numpy()
+    """Penultimate features ``(N, hidden)`` float64 (NumPy) of ``images`` (float [0, 1] or uint8, any device)."""
+    return torch.cat([classifier.embed(x).double().cpu() for x in _batches(classifier, images, batch_size)]).numpy()
 
 
 def classifier_frechet_distance(classifier: Classifier, real: Tensor, fake: Tensor) -> float:

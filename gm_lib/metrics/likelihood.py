@@ -39,9 +39,14 @@ def log_normal_diag(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 
 
 def importance_weights(model, x: Tensor, mu: Tensor, logvar: Tensor, k: int, generator=None) -> Tensor:
-    """Log weights ``log p(x|z) + log p(z) - log q(z|x)`` for ``k`` draws per image: ``(B, k)``, nats."""
+    """Log weights ``log p(x|z) + log p(z) - log q(z|x)`` for ``k`` draws per image: ``(B, k)``, nats.
+
+    ``generator`` may live on any device: ε is drawn there and moved to ``mu``'s device, so a CPU generator
+    gives the same draws whether the model runs on the CPU or a GPU.
+    """
     b, d = mu.shape
-    eps = torch.randn(b, k, d, generator=generator, device=mu.device, dtype=mu.dtype)
+    draw_on = generator.device if generator is not None else mu.device
+    eps = torch.randn(b, k, d, generator=generator, device=draw_on, dtype=mu.dtype).to(mu.device)  # (B, k, d)
     z = mu.unsqueeze(1) + torch.exp(0.5 * logvar).unsqueeze(1) * eps  # (B, k, d)
     x_rep = x.unsqueeze(1).expand(b, k, *x.shape[1:]).reshape(b * k, *x.shape[1:])
     log_px_z = model.log_px_given_z(x_rep, z.reshape(b * k, d)).view(b, k)
@@ -62,7 +67,7 @@ def importance_sampled_log_likelihood(
         k: importance samples per image.
         batch_size: decoder evaluations per forward pass (images per chunk = max(1, batch_size // k));
             each image is encoded once.
-        generator: for reproducible draws (on the model's device).
+        generator: for reproducible draws, on any device (see :func:`importance_weights`).
 
     Raises:
         ValueError: ``k < 1`` or empty ``x``.

@@ -8,8 +8,11 @@ Minimises ``E[c(x, G(Q(x)))] + λ · D_Z(Q_Z, P_Z)`` (eq. 4) with prior ``P_Z = 
   GAN (WAE-GAN, Alg. 1): an MLP discriminator on z trained to tell prior samples from
   codes, and the encoder penalty ``−log σ(D(Q(x)))``.
 
-Loss terms (batch means): ``loss = reconstruction + lam · penalty``, ``reconstruction``,
-``penalty`` (unweighted MMD² or GAN term, nats), and for WAE-GAN ``discriminator``.
+Loss terms (batch means): ``loss = reconstruction + lam · penalty``, ``reconstruction`` (scaled squared
+L2, pixel units), ``penalty`` (unweighted: MMD², dimensionless kernel units, for WAE-MMD; the encoder's
+cross-entropy ``−log σ(D(z))`` in nats for WAE-GAN), and for WAE-GAN ``discriminator`` (nats).
+The RBF kernel is a multi-scale choice of ours, the IMQ one the official code's (see
+:func:`gm_lib.losses.mmd_unbiased`).
 """
 
 from __future__ import annotations
