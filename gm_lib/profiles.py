@@ -100,7 +100,7 @@ PROFILES: dict[str, Profile] = {
     # 8 images/s at K=1000; 100 training steps take ~4 s (VAE), ~2.5 s (WAE), ~5 s (latent-critic VAE),
     # 6 / 16 / 27 s (DCGAN / WGAN / WGAN-GP, n_critic 5). The whole first run stays under 60 minutes.
     "default": Profile(
-        name="default", train_subset=None, eval_subset=10_000, vae_steps=4_000, ae_steps=4_000,
+        name="default", train_subset=None, eval_subset=10_000, vae_steps=8_000, ae_steps=4_000,
         gan_steps={"dcgan": 1_000, "wgan": 1_000, "wgan_gp": 1_000, "vae": 4_000}, batch_size=100, gan_batch_size=64,
         max_minutes=30.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
