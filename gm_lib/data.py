@@ -10,6 +10,7 @@ raw layout, so ``torchvision.datasets.MNIST(root, download=False)`` reads the sa
     MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
     FashionMNIST/raw/...          (same names)
     SVHN/{train,test}_32x32.mat
+    celeba/img_align_celeba/*.jpg, celeba/list_eval_partition.txt   (see gm_lib.celeba)
 
 Each dataset is one uint8 tensor; a batch is a slice, converted to float (and binarized)
 on the batch only. No per-item PIL transforms: on a 2-core CPU they cost more than a
@@ -45,7 +46,7 @@ __all__ = [
     "load_dataset",
 ]
 
-DatasetName = Literal["mnist", "binarized_mnist", "fashion_mnist", "svhn"]
+DatasetName = Literal["mnist", "binarized_mnist", "fashion_mnist", "svhn", "celeba"]
 Split = Literal["train", "valid", "test"]
 Binarization = Literal["none", "static", "dynamic"]
 
@@ -54,6 +55,7 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "binarized_mnist": ("train", "valid", "test"),
     "fashion_mnist": ("train", "test"),
     "svhn": ("train", "test"),
+    "celeba": ("train", "valid", "test"),  # the official partition: 162,770 / 19,867 / 19,962
 }
 
 # Larochelle & Murray (2011) static binarization: one Bernoulli draw per pixel with p = grey/255,
@@ -208,18 +210,21 @@ def load_dataset(
     """Load one split of a dataset into memory.
 
     Args:
-        name: ``mnist``, ``binarized_mnist``, ``fashion_mnist`` or ``svhn``.
+        name: ``mnist``, ``binarized_mnist``, ``fashion_mnist``, ``svhn`` or ``celeba``.
         split: ``train`` / ``test``; ``binarized_mnist`` also has ``valid``
-            (Larochelle's 50k / 10k / 10k: MNIST train[:50000], train[50000:], test).
-        n: keep the first ``n`` images only.
+            (Larochelle's 50k / 10k / 10k: MNIST train[:50000], train[50000:], test), ``celeba`` its
+            official ``valid``.
+        n: keep the first ``n`` images only (CelebA decodes only those).
         binarize: ``binarized_mnist`` only: ``static`` (default) or ``dynamic``.
         root: dataset root (default :func:`gm_lib.paths.data_root`, i.e. ``$GM_DATA_DIR``).
         download: try torchvision's download when files are missing (default: yes, unless
-            ``GM_OFFLINE=1``); it is skipped when the network is unreachable.
+            ``GM_OFFLINE=1``); it is skipped when the network is unreachable. CelebA is never
+            downloaded (Google Drive's quota makes torchvision's download unreliable).
 
     Returns:
         :class:`ImageDataset` with uint8 images ``(N, 1, 28, 28)`` (MNIST family) or
-        ``(N, 3, 32, 32)`` (SVHN) and labels in ``0..9``.
+        ``(N, 3, 32, 32)`` (SVHN) and labels in ``0..9``; CelebA: ``(N, 3, 64, 64)`` cropped and
+        resized as in the WAE paper (:mod:`gm_lib.celeba`), labels all 0.
 
     Raises:
         ValueError: unknown name, split or binarization.
@@ -238,7 +243,11 @@ def load_dataset(
     if download is None:
         download = os.environ.get("GM_OFFLINE") != "1"
 
-    if name == "svhn":
+    if name == "celeba":
+        from gm_lib.celeba import load_celeba  # JPEG decoding and its cache live in their own module
+
+        images, labels = load_celeba(root, split, n)
+    elif name == "svhn":
         images, labels = _load_svhn(root, split, download)
     else:
         images, labels = _load_mnist_family(name, root, split, binarize, download)
