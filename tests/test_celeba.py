@@ -160,3 +160,27 @@ def test_notebook_04_on_synthetic_celeba_through_the_report_runner(tmp_path, mon
     assert {f["file"] for f in results["figures"]} >= {"samples.png", "reconstructions.png"}
     for figure in results["figures"]:
         assert (tmp_path / "figures" / "wae_celeba" / figure["file"]).stat().st_size > 0
+
+
+def test_published_celeba_numbers_sit_beside_the_run_even_when_not_run(tmp_path):
+    from gm_lib.report.build import ReportContext, render_markdown
+    from gm_lib.report.published import published_table
+    from gm_lib.report.run import Outcome, RunSpec
+
+    results = {"metrics": {"fid/ae_celeba_vae": 70.5, "sharpness/ae_celeba_vae": 0.002, "fid/real": 3.0},
+               "metric_meta": {"fid/ae_celeba_vae": {"model": "VAE", "n": 2048},
+                               "sharpness/ae_celeba_vae": {"model": "VAE"}, "fid/real": {"model": "real", "n": 2048}}}
+    columns, rows, caption = published_table("celeba", results)
+    by_model = {row[0]: dict(zip(columns, row, strict=True)) for row in rows}
+    assert [r[0] for r in rows] == ["VAE", "WAE-MMD (IMQ)", "WAE-GAN", "real"]
+    assert [by_model[m]["published FID"] for m in ("VAE", "WAE-MMD (IMQ)", "WAE-GAN", "real")] == [63, 55, 42, 2]
+    assert by_model["VAE"]["our FID"] == 70.5 and by_model["VAE"]["our N"] == 2048
+    assert by_model["VAE"]["our sharpness"] == 0.002 and by_model["WAE-GAN"]["our FID"] == "—"
+    assert "Tolstikhin" in caption and published_table("mnist", results) == ([], [], "")
+
+    spec = RunSpec("wae_celeba", repo_root() / "notebooks" / "04_wae_vs_vae.ipynb", {"dataset": "celeba"}, "CelebA")
+    outcome = Outcome(spec, "unavailable", tmp_path / "figures" / "wae_celeba", reason="dataset 'celeba' not found",
+                      fix="put img_align_celeba/ in /d/celeba")
+    text = render_markdown([outcome], ReportContext("smoke", 0, "cpu", "auto", 1.0, "now", "abc"), tmp_path)
+    section = text[text.index('<h2 id="run-wae-celeba">'):]
+    assert "| WAE-GAN | 42 | 0.006 | — | — | — |" in section and "**Fix:** put img_align_celeba/" in section
