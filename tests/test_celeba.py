@@ -184,3 +184,20 @@ def test_published_celeba_numbers_sit_beside_the_run_even_when_not_run(tmp_path)
     text = render_markdown([outcome], ReportContext("smoke", 0, "cpu", "auto", 1.0, "now", "abc"), tmp_path)
     section = text[text.index('<h2 id="run-wae-celeba">'):]
     assert "| WAE-GAN | 42 | 0.006 | — | — | — |" in section and "**Fix:** put img_align_celeba/" in section
+
+
+def test_celeba_runs_use_the_wae_papers_setting_and_other_datasets_keep_theirs():
+    from gm_lib.experiments import WAE_PAPER_CELEBA, autoencoder_runs, wae_vs_vae_runs
+    from gm_lib.profiles import get_profile
+
+    profile = get_profile("smoke", precision="fp32")
+    runs = wae_vs_vae_runs("celeba", profile, device="cpu")
+    assert list(runs) == ["VAE", "WAE-MMD (IMQ)", "WAE-GAN"]
+    models = {label: run.model for label, run in runs.items()}
+    assert {m.image_shape for m in models.values()} == {(3, 64, 64)}
+    assert {m.latent_dim for m in models.values()} == {64} == {WAE_PAPER_CELEBA.latent_dim}
+    assert models["WAE-MMD (IMQ)"].penalty == "mmd_imq" and models["WAE-MMD (IMQ)"].lam == 100.0
+    assert models["WAE-GAN"].penalty == "gan" and models["WAE-GAN"].lam == 1.0
+    assert models["VAE"].likelihood == "gaussian"
+    assert {(r.data.split, r.val.split) for r in runs.values()} == {("train", "valid")}
+    assert wae_vs_vae_runs("mnist", profile, device="cpu") == autoencoder_runs("mnist", profile, device="cpu")
