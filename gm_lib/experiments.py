@@ -124,7 +124,7 @@ class WAEPaperSetting:
 
 
 # CelebA 64×64, the paper's Table 1 setting: d = 64, λ = 100 (WAE-MMD) and λ = 1 (WAE-GAN). The paper's
-# nets are 4× wider (width 128) and train 100 epochs; ours keep the shared width for CPU budgets.
+# nets are 4× wider (width 128) and train far longer; ours keep the shared width and the profile's steps.
 WAE_PAPER_CELEBA = WAEPaperSetting(dataset="celeba", latent_dim=64, lam_mmd=100.0, lam_gan=1.0)
 
 

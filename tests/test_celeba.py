@@ -160,6 +160,12 @@ def test_notebook_04_on_synthetic_celeba_through_the_report_runner(tmp_path, mon
     assert {f["file"] for f in results["figures"]} >= {"samples.png", "reconstructions.png"}
     for figure in results["figures"]:
         assert (tmp_path / "figures" / "wae_celeba" / figure["file"]).stat().st_size > 0
+    # The report puts the paper's numbers beside ours, model by model.
+    from gm_lib.report.build import _fmt
+
+    text = (tmp_path / "reports" / "report.md").read_text()
+    assert f"| VAE | 63 | 0.003 | {_fmt(metrics['fid/ae_celeba_vae'])} | 64 |" in text
+    assert f"| WAE-GAN | 42 | 0.006 | {_fmt(metrics['fid/ae_celeba_wae_gan'])} | 64 |" in text
 
 
 def test_published_celeba_numbers_sit_beside_the_run_even_when_not_run(tmp_path):
