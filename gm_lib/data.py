@@ -10,6 +10,7 @@ raw layout, so ``torchvision.datasets.MNIST(root, download=False)`` reads the sa
     MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
     FashionMNIST/raw/...          (same names)
     SVHN/{train,test}_32x32.mat
+    celeba/img_align_celeba/*.jpg, celeba/list_eval_partition.txt   (see gm_lib.celeba)
 
 Each dataset is one uint8 tensor; a batch is a slice, converted to float (and binarized)
 on the batch only. No per-item PIL transforms: on a 2-core CPU they cost more than a
@@ -46,7 +47,7 @@ __all__ = [
     "load_dataset",
 ]
 
-DatasetName = Literal["mnist", "binarized_mnist", "fashion_mnist", "svhn"]
+DatasetName = Literal["mnist", "binarized_mnist", "fashion_mnist", "svhn", "celeba"]
 Split = Literal["train", "valid", "test"]
 Binarization = Literal["none", "static", "dynamic"]
 
@@ -55,6 +56,7 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "binarized_mnist": ("train", "valid", "test"),
     "fashion_mnist": ("train", "test"),
     "svhn": ("train", "test"),
+    "celeba": ("train", "valid", "test"),  # the official partition: 162,770 / 19,867 / 19,962
 }
 
 # Larochelle & Murray (2011) static binarization: one Bernoulli draw per pixel with p = grey/255,
@@ -216,10 +218,11 @@ def load_dataset(
     """Load one split of a dataset into memory.
 
     Args:
-        name: ``mnist``, ``binarized_mnist``, ``fashion_mnist`` or ``svhn``.
+        name: ``mnist``, ``binarized_mnist``, ``fashion_mnist``, ``svhn`` or ``celeba``.
         split: ``train`` / ``test``; ``binarized_mnist`` also has ``valid``
-            (Larochelle's 50k / 10k / 10k: MNIST train[:50000], train[50000:], test).
-        n: keep the first ``n`` images only.
+            (Larochelle's 50k / 10k / 10k: MNIST train[:50000], train[50000:], test), ``celeba`` its
+            official ``valid``.
+        n: keep the first ``n`` images only (CelebA decodes only those).
         binarize: ``binarized_mnist`` only: ``static`` (default) or ``dynamic``.
         holdout: the last ``holdout`` training images form split ``valid`` and are left out of
             ``train`` (see :class:`DataSpec`); not for ``test`` nor ``binarized_mnist``.
@@ -227,10 +230,12 @@ def load_dataset(
         download: try torchvision's download when files are missing (default: yes); never tried
             with ``GM_OFFLINE=1`` (tests, CI). Each socket operation times out after
             :data:`DOWNLOAD_TIMEOUT_S` seconds; any failure becomes :class:`DatasetUnavailable`.
+            CelebA is never downloaded (Google Drive's quota makes torchvision's download unreliable).
 
     Returns:
         :class:`ImageDataset` with uint8 images ``(N, 1, 28, 28)`` (MNIST family) or
-        ``(N, 3, 32, 32)`` (SVHN) and labels in ``0..9``.
+        ``(N, 3, 32, 32)`` (SVHN) and labels in ``0..9``; CelebA: ``(N, 3, 64, 64)`` cropped and
+        resized as in the WAE paper (:mod:`gm_lib.celeba`), labels all 0.
 
     Raises:
         ValueError: unknown name, split or binarization; a holdout that does not apply or does
@@ -253,7 +258,11 @@ def load_dataset(
         download = True  # GM_OFFLINE=1 still wins (see _download_or_fail)
 
     source = "train" if holdout else split  # a held-out validation split comes from the training file
-    if name == "svhn":
+    if name == "celeba":
+        from gm_lib.celeba import load_celeba  # JPEG decoding and its cache live in their own module
+
+        images, labels = load_celeba(root, source, None if holdout else n)  # n: decode only what is used
+    elif name == "svhn":
         images, labels = _load_svhn(root, source, download)
     else:
         images, labels = _load_mnist_family(name, root, source, binarize, download)

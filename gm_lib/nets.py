@@ -1,4 +1,4 @@
-"""DCGAN-style convolutional networks for 28×28×1 and 32×32×3 images, and a small MLP.
+"""DCGAN-style convolutional networks for 28×28, 32×32 and 64×64 images, and a small MLP.
 
 Every autoencoder (VAE, WAE, latent-critic VAE) uses the same :class:`Encoder` and
 :class:`Decoder`, and the GAN generator is the same :class:`Decoder`, so the families are
@@ -13,6 +13,8 @@ hidden=1024``. Autoencoders keep ``hidden=0``.
 Spatial pyramids (``width`` = channels of the first conv, doubled each stage):
     28×28: 28 → 14 → 7          (2 stride-2 stages)
     32×32: 32 → 16 → 8 → 4      (3 stride-2 stages)
+    64×64: 64 → 32 → 16 → 8 → 4 (4 stride-2 stages; CelebA as in the WAE paper, whose DCGAN-style
+           nets have four stride-2 convolutions, 128 → 1024 channels; ``width=128`` gives those)
 
 Outputs are pre-activation: the Decoder returns logits (apply ``sigmoid`` for [0, 1] or
 ``tanh`` for [-1, 1]); the Critic returns one unbounded score per image (no sigmoid).
@@ -27,17 +29,19 @@ from torch import Tensor, nn
 __all__ = ["Encoder", "Decoder", "Critic", "MLP", "conv_stages"]
 
 ImageShape = tuple[int, int, int]
-_STAGES = {28: 2, 32: 3}
+# Image side -> number of stride-2 stages; the bottom map is side / 2**stages (7 or 4).
+_STAGES = {28: 2, 32: 3, 64: 4}
 
 
 def conv_stages(image_shape: ImageShape) -> tuple[int, int]:
     """``(number of stride-2 stages, bottom spatial size)`` for an image shape ``(C, H, W)``.
 
     Raises:
-        ValueError: if the shape is not ``(C, 28, 28)`` or ``(C, 32, 32)``.
+        ValueError: if the shape is not square with a side in ``_STAGES`` (28, 32 or 64).
     """
     if len(image_shape) != 3 or image_shape[1] != image_shape[2] or image_shape[1] not in _STAGES:
-        raise ValueError(f"image_shape={image_shape} unsupported; use (C, 28, 28) or (C, 32, 32)")
+        sides = ", ".join(f"(C, {s}, {s})" for s in _STAGES)
+        raise ValueError(f"image_shape={image_shape} unsupported; use one of {sides}")
     n = _STAGES[image_shape[1]]
     return n, image_shape[1] // 2**n
 

@@ -88,7 +88,7 @@ __all__ = [
 
 # The code a trained model depends on. Editing anything else (metrics, plots, the report) must not
 # invalidate the checkpoint cache; editing these retrains.
-_TRAINING_CODE = ("data.py", "nets.py", "losses.py", "models/", "train.py", "checkpoint.py")
+_TRAINING_CODE = ("data.py", "celeba.py", "nets.py", "losses.py", "models/", "train.py", "checkpoint.py")
 
 Precision = Literal["auto", "fp32", "bf16"]
 

@@ -138,8 +138,10 @@ def test_manifest_rejects_reserved_parameters(tmp_path: Path) -> None:
 def test_repository_manifest_lists_the_runs_in_dependency_order() -> None:
     manifest = load_manifest(repo_root() / "reports" / "manifest.yaml")
     names = [run.name for run in manifest.runs]
-    assert names == ["vae_bmnist", "toy", "wgan_fashion_mnist", "wgan_svhn", "wae_mnist", "wae_svhn", "tsne"]
+    assert names == ["vae_bmnist", "toy", "wgan_fashion_mnist", "wgan_svhn", "wae_mnist", "wae_svhn", "wae_celeba",
+                     "tsne"]
     assert manifest.runs[3].parameters == {"dataset": "svhn"}
+    assert manifest.runs[6].parameters == {"dataset": "celeba"}
 
 
 def test_split_fix_reads_gm_lib_data_messages() -> None:

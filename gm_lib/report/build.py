@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gm_lib.report.published import published_table
 from gm_lib.report.run import Outcome
 from gm_lib.results import RESULTS_FILE, load_results
 
@@ -192,7 +193,7 @@ def _floor(outcomes: list[Outcome], results: dict[str, Any]) -> str:
 def _run_section(outcome: Outcome, data: dict[str, Any] | None, reports_dir: Path) -> list[str]:
     spec = outcome.spec
     head = f'<h2 id="{_anchor(spec.name)}">{html.escape(spec.title or spec.name)} ({spec.name})</h2>'
-    parts = [head, f"Notebook `{_nb(outcome)}` · status **{_STATUS[outcome.status]}**"]
+    parts = [head, f"Notebook `{_nb(outcome)}` · status **{_STATUS[outcome.status]}**", *_published(outcome, data)]
     if outcome.status == "unavailable":
         return parts + [f"Not run: {outcome.reason}. **Fix:** {outcome.fix}"]
     if outcome.status == "failed":
@@ -225,6 +226,15 @@ def _training_lines(training: dict[str, dict[str, Any]]) -> list[str]:
              for label, t in training.items() if t["truncated"]]
     done = "; ".join(f"{label} {t['steps']:,} steps ({t['minutes']:.1f} min)" for label, t in training.items())
     return lines + [f"Trained: {done}."]
+
+
+def _published(outcome: Outcome, data: dict[str, Any] | None) -> list[str]:
+    """The published scores of this run's setting beside its own (shown even when it did not run)."""
+    columns, rows, caption = published_table(outcome.spec.parameters.get("dataset"), data)
+    if not rows:
+        return []
+    table = _md_table(columns, [[_fmt(v) for v in row] for row in rows])
+    return [f"**Published numbers beside this run.** {caption}", table]
 
 
 def _provenance_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:

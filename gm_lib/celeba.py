@@ -1,0 +1,144 @@
+"""CelebA at 64×64, preprocessed as in the WAE paper, held in memory as uint8.
+
+Layout: torchvision's ``CelebA`` under ``$GM_DATA_DIR`` (only these two entries are read)::
+
+    celeba/img_align_celeba/000001.jpg ... 202599.jpg   aligned faces, 178×218 RGB JPEG
+    celeba/list_eval_partition.txt                      "000001.jpg 0" per line: 0 train, 1 valid, 2 test
+
+Preprocessing (Tolstikhin et al. 2018, official code ``datahandler.py``, "closecrop", as in DCGAN):
+centre crop 140×140 (box (19, 39, 159, 179) on a 178×218 image), then a Lanczos resize to 64×64.
+
+Why not ``torchvision.datasets.CelebA``: its constructor refuses to load unless five annotation
+files (identities, attributes, boxes, landmarks, partition) exist *and* match their published MD5s,
+although only the partition is needed here, and it decodes one JPEG per item on every access. Here
+the split is decoded once (PIL, threads: decoding releases the GIL) into one uint8 tensor
+``(N, 3, 64, 64)`` and cached in ``$GM_CACHE_DIR/celeba64/``.
+
+Memory: uint8 in memory, float only per batch (``ImageDataset.to_float``): the full train split
+(162,770 images) is 2.0 GB as uint8 instead of 8 GB as float32; ``n`` decodes only the first ``n``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gm_lib.checkpoint import atomic_write
+from gm_lib.paths import cache_dir
+
+__all__ = ["CELEBA_CROP", "CELEBA_SIZE", "CELEBA_SPLITS", "CELEBA_FOLDER", "preprocess_celeba", "load_celeba"]
+
+CELEBA_CROP = 140  # centre crop side, pixels of the 178×218 aligned image (WAE paper, "closecrop")
+CELEBA_SIZE = 64  # side after the resize
+CELEBA_SPLITS = {"train": 0, "valid": 1, "test": 2}  # codes in list_eval_partition.txt (torchvision's split_map)
+CELEBA_FOLDER = "celeba"
+_IMAGES, _PARTITION = "img_align_celeba", "list_eval_partition.txt"
+_CACHE_VERSION = 1  # bump when the preprocessing changes, so cached tensors are rebuilt
+
+
+def preprocess_celeba(image) -> np.ndarray:
+    """Centre crop ``CELEBA_CROP``² and Lanczos-resize to ``CELEBA_SIZE``² (the WAE paper's "closecrop").
+
+    Args:
+        image: a PIL image at least 140×140 (CelebA's aligned images are 178×218).
+    Returns:
+        uint8 ``(64, 64, 3)`` RGB.
+    Raises:
+        ValueError: if the image is smaller than the crop.
+    """
+    from PIL import Image
+
+    width, height = image.size
+    if min(width, height) < CELEBA_CROP:
+        raise ValueError(f"image is {width}×{height}; the crop needs at least {CELEBA_CROP}×{CELEBA_CROP}")
+    left, top = (width - CELEBA_CROP) // 2, (height - CELEBA_CROP) // 2
+    box = (left, top, left + CELEBA_CROP, top + CELEBA_CROP)
+    # Lanczos = PIL's old ANTIALIAS, the official code's filter.
+    resized = image.convert("RGB").crop(box).resize((CELEBA_SIZE, CELEBA_SIZE), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def load_celeba(root: Path, split: str, n: int | None = None) -> tuple[Tensor, Tensor]:
+    """One CelebA split as uint8 ``(N, 3, 64, 64)`` images and ``(N,)`` int64 labels (all 0: CelebA has no classes).
+
+    Images keep the partition file's order; ``n`` keeps the first ``n`` of the split (only those are decoded).
+    The decoded tensor is cached under ``$GM_CACHE_DIR/celeba64/``, keyed by the file names, their sizes
+    and the preprocessing, so replaced files are decoded again.
+
+    Raises:
+        DatasetUnavailable: the image folder or the partition file is missing (the message says where to put them).
+        DatasetCorrupt: a malformed partition line, a listed image missing or unreadable (each named).
+    """
+    from gm_lib.data import DatasetCorrupt, DatasetUnavailable
+
+    folder = root / CELEBA_FOLDER
+    images_dir, partition = folder / _IMAGES, folder / _PARTITION
+    if not (images_dir.is_dir() and partition.is_file()):
+        raise DatasetUnavailable(
+            f"dataset 'celeba' not found under {root} (needs {images_dir} and {partition}): put img_align_celeba/ "
+            f"(unzip img_align_celeba.zip) and {_PARTITION} in {folder} (torchvision's CelebA layout) "
+            "or point GM_DATA_DIR at a folder that has them"
+        )
+    names = _split_names(partition, CELEBA_SPLITS[split], DatasetCorrupt)
+    if not names:
+        raise DatasetCorrupt(f"{partition} lists no image for split {split!r} (code {CELEBA_SPLITS[split]}); "
+                             "restore the original")
+    names = names[:n]
+    paths = [images_dir / name for name in names]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise DatasetCorrupt(
+            f"{partition} lists {len(missing)} image(s) missing from {images_dir} (first: {missing[0].name}): "
+            "unzip img_align_celeba.zip there again"
+        )
+    cache = cache_dir("celeba64") / f"{split}-n{len(paths)}-{_digest(paths)}.pt"
+    if cache.is_file():
+        images = torch.load(cache, weights_only=True)
+    else:
+        images = _decode_all(paths, DatasetCorrupt)
+        atomic_write(cache, obj=images)
+    return images, torch.zeros(len(images), dtype=torch.int64)
+
+
+def _split_names(partition: Path, code: int, corrupt: type[Exception]) -> list[str]:
+    """File names whose partition code is ``code``, in file order."""
+    names = []
+    for number, line in enumerate(partition.read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+            raise corrupt(f"{partition}, line {number}: {line!r} is not '<file>.jpg <0|1|2>'; restore the original")
+        if int(fields[1]) == code:
+            names.append(fields[0])
+    return names
+
+
+def _digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256(f"v{_CACHE_VERSION}-{CELEBA_CROP}-{CELEBA_SIZE}".encode())
+    for path in paths:
+        digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _decode_all(paths: list[Path], corrupt: type[Exception]) -> Tensor:
+    """Decode and preprocess every file, in order: uint8 ``(N, 3, 64, 64)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    def decode(path: Path) -> np.ndarray:
+        try:
+            with Image.open(path) as image:
+                return preprocess_celeba(image)
+        except (OSError, UnidentifiedImageError, ValueError) as error:
+            raise corrupt(f"{path} cannot be read as a CelebA image ({error}); restore the original") from None
+
+    workers = min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        arrays = list(pool.map(decode, paths))
+    return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())  # (N, H, W, 3) -> (N, 3, H, W)
