@@ -218,19 +218,21 @@ def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
                          progress: bool = False) -> ReferenceStatistics:
     """Cached :class:`ReferenceStatistics` of ``spec`` (``"mnist:test"``) for its first ``n`` images.
 
-    Computed once per (dataset, split, N, preview) and shared by every notebook and backend (the backends'
+    Computed once per (dataset, split, N) and shared by every notebook and backend (the backends' f32
     features agree within 1e-5 relative, far below FID's resolution); the file records which backend made it.
+    Only ``preview`` on the torch backend (bf16 autocast) gets files of its own, tagged ``-preview``.
     """
     name, split = _parse_spec(spec)
     images = load_reference_images(spec, n)
     n = images.shape[0]
-    path = _stats_dir() / f"{_stats_tag(name, split, n, preview)}.npz"
+    backend = feature_backend()
+    bf16 = preview and backend == "torch"  # OpenVINO's preview features are its f32 ones
+    path = _stats_dir() / f"{_stats_tag(name, split, n, bf16)}.npz"
     if path.is_file():
         with np.load(path) as cached:
             backend = str(cached["backend"]) if "backend" in cached.files else "torch"
             return ReferenceStatistics(f"{name}:{split}", n, cached["mu"], cached["sigma"], cached["features"],
                                        backend)
-    backend = feature_backend()
     features = inception_features(images, preview=preview, progress=progress, backend=backend)
     mu, sigma = feature_statistics(features)
     # Features from float32 activations: storing float32 loses nothing.
