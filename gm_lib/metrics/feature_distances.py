@@ -29,8 +29,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     of the symmetric PSD form ``A^T S2 A`` for any factor ``S1 = A A^T`` (here pivoted Cholesky, which
     also takes the singular covariances of N <= d samples), so ``Tr((S1 S2)^(1/2))`` is the sum of the
     square roots of that form's eigenvalues (``eigvalsh``; rounding-level negatives count as 0). Equal to
-    pytorch-fid's ``calculate_frechet_distance`` (scipy ``sqrtm``) within 1e-6 relative, many times faster
-    (``bench/bench_fid.py``); it needs no ``1e-6 I`` offset and never yields a complex number.
+    pytorch-fid's ``calculate_frechet_distance`` (scipy ``sqrtm``) within 1e-6 relative and much faster:
+    measured on the shared 2-core CPU, d = 2048, 7.3 s vs 78.9 s (10.9x) for full-rank N = 2048
+    statistics, 1.57 s vs 121.6 s (77x) for N = 256 MNIST Inception statistics (``bench/bench_fid.py``).
+    It needs no ``1e-6 I`` offset and never yields a complex number.
 
     Args:
         mu1, mu2: ``(d,)`` means; sigma1, sigma2: ``(d, d)`` symmetric PSD covariances.
