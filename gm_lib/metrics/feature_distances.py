@@ -1,9 +1,10 @@
-"""Distances between feature sets, pure NumPy: Fréchet distance (FID's formula) and KID.
+"""Distances between feature sets, maths on arrays only: Fréchet distance (FID's formula) and KID.
 
 FID (Heusel et al. 2017, eq. 6): ``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2))`` between Gaussians
 fitted to features. KID (Bińkowski et al. 2018, eq. 4): the unbiased MMD² with the cubic polynomial
 kernel ``k(x, y) = (x·y / d + 1)^3``, mean ± std over random subsets. The network and caching live in
-:mod:`gm_lib.metrics.fid`.
+:mod:`gm_lib.metrics.fid`. Everything is float64 NumPy/LAPACK; one symmetric eigenvalue problem goes
+through torch's LAPACK build, which solves it faster here than NumPy's.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     if factor.shape[1] == 0:  # S1 = 0
         return 0.0
     form = factor.T @ sigma2 @ factor  # (r, r), same nonzero eigenvalues as S1 S2 and sqrt(S1) S2 sqrt(S1)
-    # torch's LAPACK (MKL) runs eigvalsh ~3x faster than numpy's OpenBLAS build here (measured).
+    # torch's LAPACK ran eigvalsh 1.6-3.6 s vs NumPy's 2.9-12.5 s at d = 2048 here (noisy shared machine).
     eigenvalues = torch.linalg.eigvalsh(torch.from_numpy((form + form.T) / 2)).numpy()
     scale = max(float(np.abs(eigenvalues).max(initial=0.0)), np.finfo(np.float64).tiny)
     if eigenvalues.min(initial=0.0) < -1e-8 * scale:
