@@ -27,6 +27,7 @@ setup: $(VENV)/.requirements-installed  ## Create .venv, install pinned requirem
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "gm-lab (.venv)" >/dev/null
 	@$(MAKE) --no-print-directory pdf-deps
 	$(BIN)/python -c "from gm_lib.metrics import ensure_fid_weights; print(ensure_fid_weights())"  # converted once
+	$(BIN)/python -c "from gm_lib.metrics.inception_backends import ensure_openvino_model as e; print(e())"  # IR, once
 	@echo "setup done: kernel '$(KERNEL)', data root $(GM_DATA_DIR)"
 
 $(VENV)/.requirements-installed: requirements.txt

@@ -4,6 +4,9 @@ An Inception FID of 2,048 samples costs ~2.5 minutes on a 2-core CPU and the imp
 NLL of 1,000 images ~2 minutes; both are deterministic given the trained weights, the settings and
 the metric code. They are stored as JSON in ``<run dir>/metrics/`` under a key that hashes those
 three, so a changed metric implementation (or profile) recomputes, and nothing else does.
+
+:func:`score_run` scores one model's samples for every sample metric at once (FID/KID, sharpness,
+class coverage): the samples are drawn once, and not at all when the scores are cached.
 """
 
 from __future__ import annotations
@@ -20,10 +23,17 @@ from torch import Tensor
 import gm_lib
 from gm_lib.checkpoint import atomic_write
 from gm_lib.experiments import Run
-from gm_lib.metrics import FIDResult, LikelihoodResult, fid, importance_sampled_log_likelihood
+from gm_lib.metrics import (
+    FIDResult,
+    LikelihoodResult,
+    class_coverage,
+    fid,
+    importance_sampled_log_likelihood,
+    sharpness,
+)
 from gm_lib.train import run_directory
 
-__all__ = ["cached", "run_fid", "run_nll"]
+__all__ = ["SampleScores", "cached", "draw_samples", "score_samples", "score_run", "run_fid", "run_nll"]
 
 
 def _metrics_code_hash() -> str:
@@ -63,6 +73,68 @@ def run_fid(run: Run, model, n: int, *, reference: str, preview: bool = False, s
 
     key = {"metric": "fid", "n": n, "reference": reference, "preview": preview, "seed": seed}
     return FIDResult(**cached(run, key, compute))
+
+
+def draw_samples(model, n: int, seed: int) -> Tensor:
+    """``n`` samples of ``model`` (generator seeded with ``seed``): float ``(n, C, H, W)`` in ``[0, 1]``, on CPU."""
+    with torch.no_grad():
+        return model.sample(n, generator=torch.Generator().manual_seed(seed)).cpu()
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleScores:
+    """Every sample metric of one set of ``N`` samples.
+
+    Attributes:
+        fid: FID/KID against the reference (see :class:`gm_lib.metrics.FIDResult`; records its backend).
+        sharpness: mean variance of the Laplacian (WAE paper's sharpness, ``[0, 1]`` intensity², higher = sharper).
+        classes_covered, kl_to_uniform: class coverage by the domain classifier (``None`` without one).
+    """
+
+    fid: FIDResult
+    sharpness: float
+    classes_covered: int | None = None
+    kl_to_uniform: float | None = None
+
+
+def score_samples(samples: Tensor, reference: str, *, kid: bool = True, preview: bool = False,
+                  classifier=None) -> SampleScores:
+    """FID/KID, sharpness and (given a domain ``classifier``) class coverage of ``samples``, all from one draw.
+
+    Args:
+        samples: float ``(N, C, H, W)`` in ``[0, 1]``.
+        reference: ``"<dataset>:<split>"`` for FID, compared at the same ``N``.
+
+    Raises:
+        ValueError: see :func:`gm_lib.metrics.fid` (N < 2048 without ``preview``, out-of-range images).
+    """
+    coverage = class_coverage(classifier, samples) if classifier is not None else None
+    return SampleScores(fid(samples, reference=reference, kid=kid, preview=preview), sharpness(samples),
+                        coverage.n_covered if coverage else None, coverage.kl_to_uniform if coverage else None)
+
+
+def score_run(run: Run, model, n: int, *, reference: str, preview: bool = False, seed: int = 0, kid: bool = True,
+              classifier=None, samples: Tensor | None = None) -> SampleScores:
+    """:func:`score_samples` of ``n`` samples of ``model``, cached per run: drawn once, and only on a cache miss.
+
+    Args:
+        samples: the caller's own draw to score instead (identified by a checksum); by default
+            :func:`draw_samples` ``(model, n, seed)``, identified by ``seed``.
+        classifier: a :class:`gm_lib.metrics.Classifier` for class coverage (its config hash is in the key).
+    """
+    key = {"metric": "samples", "n": n, "reference": reference, "preview": preview, "seed": seed, "kid": kid,
+           "classifier": classifier.config.hash() if classifier is not None else None}
+    if samples is not None:
+        if len(samples) != n:
+            raise ValueError(f"score_run got {len(samples)} samples for n={n}: pass exactly n samples")
+        key["samples"] = hashlib.sha256(samples.detach().cpu().numpy().tobytes()).hexdigest()[:16]
+
+    def compute() -> dict:
+        drawn = samples.detach().cpu() if samples is not None else draw_samples(model, n, seed)
+        return dataclasses.asdict(score_samples(drawn, reference, kid=kid, preview=preview, classifier=classifier))
+
+    value = cached(run, key, compute)
+    return SampleScores(**(value | {"fid": FIDResult(**value["fid"])}))
 
 
 def run_nll(run: Run, model, x: Tensor, k: int, seed: int = 0) -> LikelihoodResult:

@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from gm_lib.data import DataSpec
@@ -59,3 +60,55 @@ def test_run_nll_is_exact_for_the_true_posterior_and_cached(tmp_path, monkeypatc
     again = run_nll(_run(), _Gaussian(device), x, k=10, seed=0)
     assert torch.equal(first.per_image, again.per_image) and again.k == 10
     assert len(list(tmp_path.rglob("metrics/*.json"))) == 1
+
+
+class _Sampler:
+    """A 'model' whose samples are seeded uniform noise; counts how often it is asked to sample."""
+
+    device = torch.device("cpu")
+
+    def __init__(self):
+        self.draws = 0
+
+    def sample(self, n, generator=None):
+        self.draws += 1
+        return torch.rand(n, 1, 8, 8, generator=generator)
+
+
+class _OneClass(torch.nn.Module):
+    """Stand-in domain classifier: every image is class 3."""
+
+    class config:  # noqa: N801 - mimics ClassifierConfig's hash()
+        hash = staticmethod(lambda: "oneclass")
+
+    def forward(self, x):
+        return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float()
+
+
+def test_score_run_draws_once_scores_all_and_caches(tmp_path, monkeypatch):
+    import math
+
+    import gm_lib.evaluation as evaluation
+    from gm_lib.metrics import FIDResult, sharpness
+
+    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path))
+    seen = []
+
+    def fake_fid(samples, reference, kid, preview):  # records what FID scored; Inception is tested elsewhere
+        seen.append(samples)
+        return FIDResult(1.5, None, None, len(samples), reference, preview, "", "torch")
+
+    monkeypatch.setattr(evaluation, "fid", fake_fid)
+    model = _Sampler()
+    first = evaluation.score_run(_run(), model, 16, reference="mnist:test", preview=True, seed=3,
+                                 classifier=_OneClass())
+    expected = evaluation.draw_samples(_Sampler(), 16, 3)
+    assert model.draws == 1 and torch.equal(seen[0], expected)  # FID scored the one draw
+    assert first.sharpness == pytest.approx(sharpness(expected))  # ... and so did sharpness
+    assert first.classes_covered == 1 and first.kl_to_uniform == pytest.approx(math.log(10))
+    assert first.fid.backend == "torch" and first.fid.n == 16
+    again = evaluation.score_run(_run(), model, 16, reference="mnist:test", preview=True, seed=3,
+                                 classifier=_OneClass())
+    assert again == first and model.draws == 1 and len(seen) == 1  # cached: not even sampled
+    given = evaluation.score_run(_run(), model, 16, reference="mnist:test", preview=True, seed=3, samples=expected)
+    assert model.draws == 1 and given.sharpness == first.sharpness and given.classes_covered is None

@@ -54,6 +54,57 @@ def test_frechet_rejects_mismatched_shapes():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
 
 
+def _low_rank_plus_noise(rng, n, d, rank=32):
+    """Statistics of ``n`` samples of a rank-``rank`` Gaussian in ``d`` dims plus isotropic noise (like features)."""
+    x = rng.normal(size=(n, rank)) @ rng.normal(size=(rank, d)) + 0.3 * rng.normal(size=(n, d)) + rng.normal(size=d)
+    return feature_statistics(x)
+
+
+@pytest.mark.parametrize("n, d", [(1024, 256), (200, 256)])  # full rank, and singular (N < d) covariances
+def test_frechet_matches_pytorch_fid(n, d):
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(d + n)
+    a, b = _low_rank_plus_noise(rng, n, d), _low_rank_plus_noise(rng, n, d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's "singular matrix" notice for N < d
+        expected = float(calculate_frechet_distance(*a, *b))
+    assert frechet_distance(*a, *b) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_frechet_matches_pytorch_fid_at_inception_size():
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(2048)
+    a, b = _low_rank_plus_noise(rng, 2048, 2048, rank=64), _low_rank_plus_noise(rng, 2048, 2048, rank=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = float(calculate_frechet_distance(*a, *b))
+    assert frechet_distance(*a, *b) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_frechet_non_finite_statistics_raise_where_pytorch_fid_returns_non_finite(bad):
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    mu, sigma = np.zeros(4), np.eye(4)
+    broken = sigma.copy()
+    broken[0, 0] = bad
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert not np.isfinite(calculate_frechet_distance(mu, sigma, mu, broken))  # pytorch-fid: a NaN "score"
+    with pytest.raises(ValueError, match="not finite"):
+        frechet_distance(mu, sigma, mu, broken)
+    with pytest.raises(ValueError, match="not finite"):
+        frechet_distance(np.full(4, bad), sigma, mu, sigma)
+
+
+def test_frechet_refuses_a_covariance_that_is_not_psd():
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.diag([1.0, -1.0]))
+
+
 def test_kid_unbiased_for_one_distribution_and_positive_for_two():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(600, 16)), rng.normal(size=(600, 16))
@@ -149,3 +200,65 @@ def test_fid_pipeline_preview_on_own_reference_is_zero(weights, mnist_root_modul
     result = fid(samples, "mnist:test", preview=True, kid=False)
     assert result.preview and result.n == 16 and result.reference == "mnist:test"
     assert abs(result.fid) < 1e-3
+
+
+# ---------------------------------------------------------------- backends (every one that is installed)
+
+
+def _available_backends():
+    from gm_lib.metrics.inception_backends import openvino_available
+
+    return ["torch"] + (["openvino"] if openvino_available() else [])
+
+
+@pytest.mark.parametrize("backend", _available_backends())
+def test_every_backend_gives_pytorch_fids_features(weights, backend):
+    """Each backend against pytorch-fid's own InceptionV3 in plain fp32 NCHW on the same 28x28 input."""
+    x = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected = load_fid_inception("cpu")(x.expand(-1, 3, -1, -1).float() / 255)[0].flatten(1).double().numpy()
+    ours = inception_features(x, batch_size=4, device="cpu", backend=backend)  # 2 batches: 4 + 2
+    assert ours.shape == (6, 2048) and ours.dtype == np.float64
+    assert np.linalg.norm(ours - expected) / np.linalg.norm(expected) < 1e-5
+
+
+def test_backend_switch(monkeypatch):
+    from gm_lib.metrics.inception_backends import openvino_available, resolve_backend
+
+    cpu = torch.device("cpu")
+    monkeypatch.setenv("GM_FID_BACKEND", "torch")
+    assert resolve_backend(cpu) == "torch"
+    monkeypatch.setenv("GM_FID_BACKEND", "auto")
+    assert resolve_backend(cpu) == ("openvino" if openvino_available() else "torch")
+    assert resolve_backend(torch.device("cuda")) == "torch"
+    monkeypatch.setenv("GM_FID_BACKEND", "openvino")
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        resolve_backend(torch.device("cuda"))
+    monkeypatch.setenv("GM_FID_BACKEND", "tensorrt")
+    with pytest.raises(ValueError, match="auto, torch, openvino"):
+        resolve_backend(cpu)
+
+
+def test_openvino_ir_is_converted_once_in_fp32(weights):
+    pytest.importorskip("openvino")
+    from gm_lib.metrics.inception_backends import compile_openvino, ensure_openvino_model
+
+    path = ensure_openvino_model()
+    stamp = path.stat().st_mtime_ns
+    assert ensure_openvino_model() == path and path.stat().st_mtime_ns == stamp  # read back, not rewritten
+    # fp32 weights: 2048-d Inception v3 without fc holds ~21.8 M parameters, 4 bytes each.
+    assert path.with_suffix(".bin").stat().st_size > 21_000_000 * 4
+    assert not list(path.parent.glob(".openvino-*"))  # no staging folder left behind
+    assert str(compile_openvino(28, 28).get_property("INFERENCE_PRECISION_HINT")) in ("<Type: 'float32'>", "f32")
+
+
+def test_fid_records_its_backend_and_floor_is_cached(weights, mnist_root_module, tmp_path, monkeypatch):
+    import importlib
+
+    fid_module = importlib.import_module("gm_lib.metrics.fid")  # the module, not the re-exported function
+    monkeypatch.setattr(fid_module, "_stats_dir", lambda: tmp_path)
+    first = fid_floor("mnist", 8, preview=True, kid=False)
+    assert first.backend == fid_module.feature_backend() and first.source == "mnist:train"
+    assert len(list(tmp_path.glob("*floor*.json"))) == 1
+    monkeypatch.setattr(fid_module, "score_features", lambda *a, **k: pytest.fail("floor recomputed"))
+    assert fid_floor("mnist", 8, preview=True, kid=False) == first

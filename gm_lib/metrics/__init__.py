@@ -17,6 +17,7 @@ from gm_lib.metrics.classifiers import (
 )
 from gm_lib.metrics.fid import (
     FIDResult,
+    feature_backend,
     feature_statistics,
     fid,
     fid_floor,
@@ -40,6 +41,7 @@ __all__ = [
     "classifier_features",
     "classifier_frechet_distance",
     "ensure_fid_weights",
+    "feature_backend",
     "feature_statistics",
     "fid",
     "fid_floor",

@@ -17,6 +17,7 @@ from gm_lib.metrics.fid import (
     MIN_FID_SAMPLES,
     FIDResult,
     ReferenceStatistics,
+    feature_backend,
     feature_statistics,
     inception_features,
     load_reference_images,
@@ -60,10 +61,10 @@ def run_fid(a: str, b: str, n: int | None, kid: bool, preview: bool) -> FIDResul
         if isinstance(value, int):
             return reference_statistics(source, n, preview=preview, progress=True)
         features = inception_features(value[:n], preview=preview, progress=True)
-        return ReferenceStatistics(source, n, *feature_statistics(features), features)
+        return ReferenceStatistics(source, n, *feature_statistics(features), features, feature_backend())
 
     left, right = stats(a), stats(b)
-    return score_features(left.features.astype(np.float64), right, kid, preview, left.spec)
+    return score_features(left.features.astype(np.float64), right, kid, preview, left.spec, left.backend)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,13 +12,20 @@ truncated), grey repeated to RGB, then fed as ``uint8 / 255`` to pytorch-fid's I
 bilinear resize to 299x299 and its ``2x - 1`` scaling, as its ``ImagePathDataset`` does after
 ``ToTensor``. Values outside ``[0, 1]`` are an error, never clamped silently.
 
-Reference statistics per ``(dataset, split, N)`` are computed once and cached; samples are scored from
-memory. ``fid()`` refuses fewer than 2048 samples (the 2048x2048 covariance would be singular and the
-estimate strongly biased) unless ``preview=True``, whose results are labelled as such.
+The network runs on the backend :mod:`gm_lib.metrics.inception_backends` picks (``GM_FID_BACKEND``:
+OpenVINO f32 on CPUs, torch on GPUs); every :class:`FIDResult` records it. The Fréchet distance and KID
+are pure NumPy in :mod:`gm_lib.metrics.feature_distances`.
+
+Reference statistics per ``(dataset, split, N)`` and the real-vs-real floor per ``(dataset, N)`` are
+computed once and cached; samples are scored from memory. ``fid()`` refuses fewer than 2048 samples
+(the 2048x2048 covariance would be singular and the estimate strongly biased) unless ``preview=True``,
+whose results are labelled as such.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +34,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gm_lib.metrics.inception import WEIGHTS_NAME, load_fid_inception
+from gm_lib.metrics.feature_distances import (
+    feature_statistics,
+    frechet_distance,
+    kernel_inception_distance,
+    trace_sqrt_product,
+)
+from gm_lib.metrics.inception import WEIGHTS_NAME
+from gm_lib.metrics.inception_backends import feature_extractor, resolve_backend
 from gm_lib.paths import cache_dir, data_root
 
 __all__ = [
@@ -36,8 +50,10 @@ __all__ = [
     "ReferenceStatistics",
     "quantize_images",
     "inception_features",
+    "feature_backend",
     "feature_statistics",
     "frechet_distance",
+    "trace_sqrt_product",
     "kernel_inception_distance",
     "load_reference_images",
     "reference_statistics",
@@ -49,6 +65,7 @@ __all__ = [
 MIN_FID_SAMPLES = 2048
 _FEATURE_DIM = 2048
 _STATS_VERSION = "v1"  # bump when preprocessing changes: it names the cached statistics
+_FLOOR_VERSION = "f1"  # bump when the Fréchet distance or KID maths change: it names the cached floors
 
 
 # ---------------------------------------------------------------- input contract
@@ -90,16 +107,6 @@ def _check_unit_range(x: Tensor) -> None:
 
 # ---------------------------------------------------------------- features (network plumbing)
 
-_MODELS: dict[str, torch.nn.Module] = {}
-
-
-def _model(device: torch.device) -> torch.nn.Module:
-    key = str(device)
-    if key not in _MODELS:
-        # channels_last: 1.5x faster than the default layout for this network on CPU (measured).
-        _MODELS[key] = load_fid_inception(device).to(memory_format=torch.channels_last)
-    return _MODELS[key]
-
 
 def inception_features(
     images: Tensor | np.ndarray,
@@ -107,6 +114,7 @@ def inception_features(
     device: str | torch.device | None = None,
     preview: bool = False,
     progress: bool = False,
+    backend: str | None = None,
 ) -> np.ndarray:
     """Pool3 features of pytorch-fid's FID Inception.
 
@@ -114,121 +122,37 @@ def inception_features(
         images: see :func:`quantize_images` (float in ``[0, 1]`` or uint8, ``(N, C, H, W)``).
         batch_size: images per forward pass.
         device: default CUDA if available, else CPU.
-        preview: bf16 autocast (about 3x faster on CPU, features move ~1.7 %): smoke runs only,
-            never for reported numbers.
+        preview: bf16 autocast on the torch backend (smoke runs only, never for reported numbers);
+            OpenVINO stays f32.
         progress: show a tqdm bar.
+        backend: ``"torch"`` or ``"openvino"``; default :func:`feature_backend` (``$GM_FID_BACKEND``).
 
     Returns:
         ``(N, 2048)`` float64 (computed in float32, like pytorch-fid).
 
     Raises:
-        ValueError: bad images (see :func:`quantize_images`).
+        ValueError: bad images (see :func:`quantize_images`) or an unusable backend.
         FIDWeightsMissing: weights not prepared (run ``make setup``).
     """
     x = quantize_images(images)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = _model(device)
+    backend = backend or resolve_backend(device)
+    extract = feature_extractor(backend, device, tuple(x.shape[2:]), preview)
     out = np.empty((x.shape[0], _FEATURE_DIM), dtype=np.float64)
     starts = range(0, x.shape[0], batch_size)
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc="inception", unit="batch")
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=preview):
-        for start in starts:
-            batch = x[start : start + batch_size].to(device).float().div_(255)  # as ToTensor: uint8 / 255
-            batch = batch.contiguous(memory_format=torch.channels_last)
-            pool3 = model(batch)[0]  # (B, 2048, 1, 1)
-            out[start : start + batch.shape[0]] = pool3.flatten(1).float().cpu().numpy()
+        starts = tqdm(starts, desc=f"inception ({backend})", unit="batch")
+    for start in starts:
+        batch = x[start : start + batch_size].float().div_(255)  # as ToTensor: uint8 / 255
+        out[start : start + batch.shape[0]] = extract(batch)
     return out
 
 
-# ---------------------------------------------------------------- maths on features
-
-
-def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean ``(d,)`` and unbiased covariance ``(d, d)`` of ``features (N, d)``, as pytorch-fid computes them."""
-    return np.mean(features, axis=0), np.cov(features, rowvar=False)
-
-
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """Fréchet distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)`` (Heusel et al. 2017, eq. 6).
-
-    pytorch-fid's ``calculate_frechet_distance``: it adds ``1e-6 I`` to both covariances when their
-    product is singular. Returns a real float, in squared feature units.
-
-    Raises:
-        ValueError: shapes disagree, or the matrix square root has a significant imaginary part
-            (a numerical failure, never reported as a score).
-    """
-    from pytorch_fid.fid_score import calculate_frechet_distance
-
-    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
-    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
-    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
-        raise ValueError(f"mismatched shapes: mu {mu1.shape} vs {mu2.shape}, sigma {sigma1.shape} vs {sigma2.shape}")
-    try:
-        value = calculate_frechet_distance(mu1, sigma1, mu2, sigma2)
-    except ValueError as error:  # pytorch-fid raises "Imaginary component ..." for a bad sqrtm
-        raise ValueError(f"Fréchet distance is not real ({error}); use more samples (N >= 2048)") from None
-    value = float(np.real(value))
-    if not np.isfinite(value):
-        raise ValueError("Fréchet distance is not finite; check the features for NaN/inf")
-    return value
-
-
-def _polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return (a @ b.T / a.shape[1] + 1.0) ** 3
-
-
-def _unbiased_mmd2(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray) -> float:
-    m = k_xx.shape[0]
-    sum_xx = k_xx.sum() - np.trace(k_xx)  # off-diagonal terms only: the unbiased U-statistic
-    sum_yy = k_yy.sum() - np.trace(k_yy)
-    return float((sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * k_xy.sum() / m**2)
-
-
-def kernel_inception_distance(
-    features1: np.ndarray,
-    features2: np.ndarray,
-    n_subsets: int = 100,
-    subset_size: int = 1000,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """KID: unbiased MMD² with ``k(x, y) = (x·y/d + 1)^3`` (Bińkowski et al. 2018, eq. 4), mean ± std over subsets.
-
-    Args:
-        features1, features2: ``(N1, d)``, ``(N2, d)``.
-        n_subsets: random subsets (drawn without replacement within a subset).
-        subset_size: capped at ``min(N1, N2)``.
-
-    Returns:
-        ``(mean, std)`` over subsets; unitless, can be slightly negative (unbiased).
-
-    Raises:
-        ValueError: fewer than 2 samples or mismatched feature dimensions.
-    """
-    if features1.shape[1] != features2.shape[1]:
-        raise ValueError(f"feature dims differ: {features1.shape[1]} vs {features2.shape[1]}")
-    m = min(subset_size, len(features1), len(features2))
-    if m < 2:
-        raise ValueError(f"KID needs at least 2 samples per set; got {len(features1)} and {len(features2)}")
-    rng = np.random.default_rng(seed)
-    x, y = features1.astype(np.float64), features2.astype(np.float64)
-    # For N up to ~4k the full kernel matrices cost less than 100 subset products; index into them.
-    full = max(len(x), len(y)) <= 4096
-    if full:
-        k_xx, k_yy, k_xy = _polynomial_kernel(x, x), _polynomial_kernel(y, y), _polynomial_kernel(x, y)
-    values = []
-    for _ in range(n_subsets):
-        i = rng.choice(len(x), m, replace=False)
-        j = rng.choice(len(y), m, replace=False)
-        if full:
-            values.append(_unbiased_mmd2(k_xx[np.ix_(i, i)], k_yy[np.ix_(j, j)], k_xy[np.ix_(i, j)]))
-        else:
-            a, b = x[i], y[j]
-            values.append(_unbiased_mmd2(_polynomial_kernel(a, a), _polynomial_kernel(b, b), _polynomial_kernel(a, b)))
-    return float(np.mean(values)), float(np.std(values))
+def feature_backend(device: str | torch.device | None = None) -> str:
+    """The backend :func:`inception_features` uses for ``device`` (see ``gm_lib.metrics.inception_backends``)."""
+    return resolve_backend(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
 
 
 # ---------------------------------------------------------------- reference statistics (cached plumbing)
@@ -242,6 +166,7 @@ class ReferenceStatistics:
         spec: ``"<dataset>:<split>"``.
         n: number of images.
         mu: ``(2048,)``; sigma: ``(2048, 2048)``; features: ``(n, 2048)`` float32 (for KID).
+        backend: the feature backend that computed them (files cached before backends existed: torch).
     """
 
     spec: str
@@ -249,6 +174,7 @@ class ReferenceStatistics:
     mu: np.ndarray
     sigma: np.ndarray
     features: np.ndarray
+    backend: str = "torch"
 
 
 def _parse_spec(spec: str) -> tuple[str, str]:
@@ -284,24 +210,36 @@ def _stats_dir() -> Path:
     return cache_dir("fid_stats")
 
 
+def _stats_tag(name: str, split: str, n: int, preview: bool) -> str:
+    return f"{name}-{split}-n{n}-{WEIGHTS_NAME.removesuffix('.pth')}-{_STATS_VERSION}{'-preview' if preview else ''}"
+
+
 def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
                          progress: bool = False) -> ReferenceStatistics:
-    """Cached :class:`ReferenceStatistics` of ``spec`` (``"mnist:test"``) for its first ``n`` images."""
+    """Cached :class:`ReferenceStatistics` of ``spec`` (``"mnist:test"``) for its first ``n`` images.
+
+    Computed once per (dataset, split, N) and shared by every notebook and backend (the backends' f32
+    features agree within 1e-5 relative, far below FID's resolution); the file records which backend made it.
+    Only ``preview`` on the torch backend (bf16 autocast) gets files of its own, tagged ``-preview``.
+    """
     name, split = _parse_spec(spec)
     images = load_reference_images(spec, n)
     n = images.shape[0]
-    tag = f"{name}-{split}-n{n}-{WEIGHTS_NAME.removesuffix('.pth')}-{_STATS_VERSION}{'-preview' if preview else ''}"
-    path = _stats_dir() / f"{tag}.npz"
+    backend = feature_backend()
+    bf16 = preview and backend == "torch"  # OpenVINO's preview features are its f32 ones
+    path = _stats_dir() / f"{_stats_tag(name, split, n, bf16)}.npz"
     if path.is_file():
         with np.load(path) as cached:
-            return ReferenceStatistics(f"{name}:{split}", n, cached["mu"], cached["sigma"], cached["features"])
-    features = inception_features(images, preview=preview, progress=progress)
+            backend = str(cached["backend"]) if "backend" in cached.files else "torch"
+            return ReferenceStatistics(f"{name}:{split}", n, cached["mu"], cached["sigma"], cached["features"],
+                                       backend)
+    features = inception_features(images, preview=preview, progress=progress, backend=backend)
     mu, sigma = feature_statistics(features)
     # Features from float32 activations: storing float32 loses nothing.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, mu=mu, sigma=sigma, features=features.astype(np.float32))
+    np.savez(tmp, mu=mu, sigma=sigma, features=features.astype(np.float32), backend=np.array(backend))
     os.replace(tmp, path)
-    return ReferenceStatistics(f"{name}:{split}", n, mu, sigma, features.astype(np.float32))
+    return ReferenceStatistics(f"{name}:{split}", n, mu, sigma, features.astype(np.float32), backend)
 
 
 # ---------------------------------------------------------------- the scores
@@ -318,6 +256,7 @@ class FIDResult:
         reference: what the samples were compared with, e.g. ``"mnist:test"``.
         preview: True for smoke-run numbers (small N or bf16) that must not be reported.
         source: what was scored (``"samples"`` or a dataset spec).
+        backend: what computed the scored side's Inception features (``"torch"`` or ``"openvino"``).
     """
 
     fid: float
@@ -327,6 +266,7 @@ class FIDResult:
     reference: str
     preview: bool = False
     source: str = ""
+    backend: str = ""
 
     def __str__(self) -> str:
         left = f"{self.source} N={self.n}" if self.source else f"N={self.n}"
@@ -345,14 +285,14 @@ def _check_n(n: int, preview: bool) -> None:
 
 
 def score_features(features: np.ndarray, ref: ReferenceStatistics, kid: bool = True, preview: bool = False,
-                   source: str = "") -> FIDResult:
+                   source: str = "", backend: str = "") -> FIDResult:
     """FID (and KID) of ``features (N, 2048)`` against ``ref`` (same N by the callers' construction)."""
     mu, sigma = feature_statistics(features)
     value = frechet_distance(mu, sigma, ref.mu, ref.sigma)
     kid_mean = kid_std = None
     if kid:
         kid_mean, kid_std = kernel_inception_distance(features, ref.features)
-    return FIDResult(value, kid_mean, kid_std, len(features), ref.spec, preview, source)
+    return FIDResult(value, kid_mean, kid_std, len(features), ref.spec, preview, source, backend)
 
 
 def fid(
@@ -371,7 +311,7 @@ def fid(
         reference: ``"<dataset>:<split>"``, e.g. ``"mnist:test"``, ``"binarized_mnist:valid"``.
         n: use the first ``n`` samples (default: all of them).
         kid: also compute KID (same features).
-        preview: allow ``N < 2048`` and use bf16: smoke runs only; the result says so.
+        preview: allow ``N < 2048`` (and bf16 on the torch backend): smoke runs only; the result says so.
 
     Raises:
         ValueError: fewer than 2048 samples (without ``preview``), out-of-range images, ``n`` too large.
@@ -380,17 +320,27 @@ def fid(
     if n > len(samples):
         raise ValueError(f"n={n} but only {len(samples)} samples were given")
     _check_n(n, preview)
-    features = inception_features(samples[:n], preview=preview, progress=progress)
+    backend = feature_backend()
+    features = inception_features(samples[:n], preview=preview, progress=progress, backend=backend)
     ref = reference_statistics(reference, n, preview=preview, progress=progress)
-    return score_features(features, ref, kid, preview, "")
+    return score_features(features, ref, kid, preview, "", backend)
 
 
 def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> FIDResult:
     """Real-vs-real floor: the first ``n`` training images against the first ``n`` test images.
 
     Any model's FID at the same ``N`` should be read against this value (FID is biased upwards at finite N).
+    Computed once per (dataset, N, preview, kid) and cached as JSON beside the reference statistics, so
+    notebooks that share a dataset share it.
     """
     _check_n(n, preview)
+    path = _stats_dir() / f"{_stats_tag(dataset, 'floor', n, preview)}-{_FLOOR_VERSION}{'-kid' if kid else ''}.json"
+    if path.is_file():
+        return FIDResult(**json.loads(path.read_text()))
     train = reference_statistics(f"{dataset}:train", n, preview=preview)
     test = reference_statistics(f"{dataset}:test", n, preview=preview)
-    return score_features(train.features.astype(np.float64), test, kid, preview, train.spec)
+    result = score_features(train.features.astype(np.float64), test, kid, preview, train.spec, train.backend)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(result), indent=1))
+    os.replace(tmp, path)
+    return result
