@@ -200,3 +200,19 @@ def test_recorder_flags_a_truncated_training_run_and_the_report_shows_it(tmp_pat
     lines = _training_lines(data["training"])
     assert len(lines) == 2 and "TRUNCATED: WGAN-GP stopped at step 310 of 1000" in lines[0]
     assert "DCGAN 1,000 steps (1.5 min)" in lines[1]
+
+
+def test_notebook_03_runs_follow_the_recipes_and_step_budgets() -> None:
+    from gm_lib.experiments import GAN_RECIPES, gan_runs
+
+    profile = get_profile("default", gan_steps=None)
+    runs = gan_runs("fashion_mnist", profile)
+    assert list(runs) == [*GAN_RECIPES, "VAE"]
+    for label, recipe in GAN_RECIPES.items():
+        assert runs[label].model.loss == recipe.loss and runs[label].model.width == recipe.width
+        assert runs[label].train.steps == profile.gan_steps[recipe.loss]
+        assert runs[label].train.batch_size == profile.gan_batch_size
+    generator, vae = runs["DCGAN"].model, runs["VAE"].model
+    assert (vae.width, vae.hidden, vae.latent_dim) == (generator.width, generator.hidden, generator.latent_dim)
+    assert runs["VAE"].train.steps == profile.gan_steps["vae"]
+    assert get_profile("default", gan_steps=7).gan_steps == dict.fromkeys(profile.gan_steps, 7)
