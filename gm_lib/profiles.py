@@ -87,6 +87,12 @@ class Profile:
 _THETAS_COARSE = (-1.0, -0.5, 0.0, 0.5, 1.0)
 _THETAS_FINE = tuple(round(-1.0 + 0.1 * i, 1) for i in range(21))  # -1.0, -0.9, ..., 1.0
 
+# Notebook 03 at about equal CPU time per model (~4.5 min each on 2 idle cores): step costs of the InfoGAN-size
+# recipes measured side by side in rotation (bench/bench_gan_recipes.py's calibration, batch 64, one thread):
+# DCGAN 529 ms, WGAN (clipping) 1,615 ms (3.05x), WGAN-GP 2,807 ms (5.3x, n_critic 5); the VAE on the same
+# decoder 0.49x a DCGAN step. DCGAN's 1,000 steps match the public collection's one epoch (937 steps).
+_GAN_STEPS_EQUAL_CPU = {"dcgan": 1_000, "wgan": 330, "wgan_gp": 190, "vae": 2_000}
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", train_subset=2_000, eval_subset=500, vae_steps=100, ae_steps=60,
@@ -95,13 +101,13 @@ PROFILES: dict[str, Profile] = {
         toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,
         precision="auto",
     ),
-    # Measured here (2 idle cores): Inception features 60 ms/image plus ~15 s of sqrtm per FID (so ~2.5 min
-    # per FID of 2,048 samples: 12 of them, with the floors, are half the budget), the importance-sampled NLL
-    # 8 images/s at K=1000; 100 training steps take ~4 s (VAE), ~2.5 s (WAE), ~5 s (latent-critic VAE),
-    # 6 / 16 / 27 s (DCGAN / WGAN / WGAN-GP, n_critic 5). The whole first run stays under 60 minutes.
+    # Measured here (2 idle cores, before the OpenVINO FID backend, which is 1.4-2.2x faster): Inception features
+    # 60 ms/image plus ~15 s of sqrtm per FID (now ~1 s: eigenvalues), the importance-sampled NLL 8 images/s at
+    # K=1000; 100 training steps take ~4 s (VAE of 01 and 04), ~2.5 s (WAE), ~5 s (latent-critic VAE). Notebook 03's
+    # models get ~4.5 min each (see _GAN_STEPS_EQUAL_CPU). max_minutes is a guard, far above any run's need.
     "default": Profile(
         name="default", train_subset=None, eval_subset=10_000, vae_steps=8_000, ae_steps=4_000,
-        gan_steps={"dcgan": 1_000, "wgan": 1_000, "wgan_gp": 1_000, "vae": 4_000}, batch_size=100, gan_batch_size=64,
+        gan_steps=_GAN_STEPS_EQUAL_CPU, batch_size=100, gan_batch_size=64,
         max_minutes=30.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
         precision="auto",
