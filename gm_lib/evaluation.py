@@ -21,6 +21,7 @@ import gm_lib
 from gm_lib.checkpoint import atomic_write
 from gm_lib.experiments import Run
 from gm_lib.metrics import FIDResult, LikelihoodResult, fid, importance_sampled_log_likelihood
+from gm_lib.progress import phase
 from gm_lib.train import run_directory
 
 __all__ = ["cached", "run_fid", "run_nll"]
@@ -58,8 +59,9 @@ def run_fid(run: Run, model, n: int, *, reference: str, preview: bool = False, s
     """
 
     def compute() -> dict:
-        samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
-        return dataclasses.asdict(fid(samples, reference=reference, n=n, preview=preview))
+        with phase(f"FID {run.name} (N={n})"):
+            samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
+            return dataclasses.asdict(fid(samples, reference=reference, n=n, preview=preview))
 
     key = {"metric": "fid", "n": n, "reference": reference, "preview": preview, "seed": seed}
     return FIDResult(**cached(run, key, compute))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gm_lib.data import DataSpec
 from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
 from gm_lib.profiles import Profile
+from gm_lib.progress import phase
 from gm_lib.train import TrainConfig, get_or_train, load_snapshots, run_directory
 
 __all__ = [
@@ -49,7 +50,9 @@ class Run:
 
 def train_run(run: Run, force: bool = False, progress: bool = True):
     """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``."""
-    return get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force, progress=progress)
+    with phase(f"training {run.name}", total=run.train.steps):  # the label `make report` shows beside the steps
+        return get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force,
+                            progress=progress)
 
 
 def snapshot_models(run: Run) -> list[tuple[int, object]]:

@@ -26,11 +26,13 @@ from pathlib import Path
 
 from gm_lib.paths import repo_root
 from gm_lib.report.build import ReportContext, write_report
+from gm_lib.report.progress import format_minutes
 from gm_lib.report.run import (
     KERNEL,
     Outcome,
     check_kernel,
     execute_run,
+    expected_seconds,
     load_manifest,
     previous_outcome,
     resolve_device,
@@ -82,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and spec.name not in args.only:
             outcomes.append(previous_outcome(spec, figures_dir, reports_dir))
             continue
-        print(f"[{i}/{len(names)}] {spec.name} ({spec.notebook.name}) ...", flush=True)
+        expected = expected_seconds(spec, args.profile, figures_dir / spec.name)
+        about = f", expected ~{format_minutes(expected)}" if expected is not None else ""
+        print(f"[{i}/{len(names)}] {spec.name} ({spec.notebook.name}{about}) ...", flush=True)
         outcome = execute_run(spec, profile=args.profile, seed=seed, device=device, precision=args.precision,
                               reports_dir=reports_dir, figures_dir=figures_dir, force=args.force, kernel=args.kernel)
         print("    " + describe(outcome), flush=True)
