@@ -61,6 +61,7 @@ class RunSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
     title: str | None = None
     minutes: dict[str, float] = field(default_factory=dict)  # expected wall time per profile, for the display
+    after: tuple[str, ...] = ()  # runs whose models this one loads from the cache (cluster jobs wait for them)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Outcome:
 
 
 def load_manifest(path: str | Path) -> Manifest:
-    """Read a manifest YAML (``seed`` and a list ``runs`` of {name, notebook, title?, parameters?}).
+    """Read a manifest YAML (``seed`` and a list ``runs`` of {name, notebook, title?, parameters?, minutes?, after?}).
 
     Relative notebook paths are taken from the repository root. Raises ValueError naming the entry at fault.
     """
@@ -103,11 +104,15 @@ def load_manifest(path: str | Path) -> Manifest:
         if clash or entry["name"] in names:
             problem = f"sets reserved parameter(s) {clash}" if clash else "repeats a run name"
             raise ValueError(f"{path}: run {entry['name']!r} {problem}; the runner sets {list(_RESERVED)} itself")
-        names.add(entry["name"])
         notebook = Path(entry["notebook"])
         notebook = notebook if notebook.is_absolute() else repo_root() / notebook
         minutes = {str(k): float(v) for k, v in (entry.get("minutes") or {}).items()}
-        runs.append(RunSpec(str(entry["name"]), notebook, params, entry.get("title"), minutes))
+        after = tuple(str(name) for name in entry.get("after") or ())
+        unknown = sorted(set(after) - names)
+        if unknown:
+            raise ValueError(f"{path}: run {entry['name']!r} is 'after' {unknown}, which are not listed before it")
+        names.add(entry["name"])
+        runs.append(RunSpec(str(entry["name"]), notebook, params, entry.get("title"), minutes, after))
     if not runs:
         raise ValueError(f"{path}: no runs listed under 'runs:'")
     return Manifest(tuple(runs), int(data.get("seed", 0)))
