@@ -336,7 +336,8 @@ def _network_reachable(host: str = "pypi.org", timeout: float = 2.0) -> bool:
 
 
 def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split: str = "train") -> None:
-    files = f"{split}_32x32.mat" if name == "svhn" else "the IDX files"
+    # Name every file the notebooks need, so one fix is enough (not one missing file per attempt).
+    files = "train_32x32.mat and test_32x32.mat" if name == "svhn" else "the IDX files"
     fix = f"put {files} in {folder} (torchvision's layout) or point GM_DATA_DIR at a folder that has them"
     if not (download and _network_reachable()):
         raise DatasetUnavailable(f"dataset {name!r} not found under {root}: {fix}")
