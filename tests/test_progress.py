@@ -60,3 +60,9 @@ def test_time_left_is_at_least_what_the_current_phase_needs(progress_file):
 def test_format_minutes():
     assert (format_minutes(75.4), format_minutes(0), format_minutes(None), format_minutes(3600)) == (
         "1:15", "0:00", "?", "60:00")
+
+
+def test_a_run_past_its_expected_time_says_so_rather_than_zero_left(progress_file):
+    with RunDisplay("slow_run", 5, expected_s=0.0, stream=io.StringIO()) as display:
+        display.cell_started(2, "floor = fid_floor(dataset, P.fid_n)")
+        assert display.refresh().endswith("past the expected 0:00")

@@ -100,7 +100,10 @@ class RunDisplay:
         where = f"{self.label} cell {self.cell}/{self.n_cells}"
         what = phase or f"`{self.cell_source[:60]}`"
         left = self._time_left(elapsed, state)
-        timing = f"{format_minutes(elapsed)} elapsed, ~{format_minutes(left)} left"
+        if left is not None and left < 1 and self.expected_s is not None:
+            timing = f"{format_minutes(elapsed)} elapsed, past the expected {format_minutes(self.expected_s)}"
+        else:
+            timing = f"{format_minutes(elapsed)} elapsed, ~{format_minutes(left)} left"
         line = f"{where} · {what} · {done}/{total} {state.get('unit', 'step')}s" if total else f"{where} · {what}"
         if self.live:
             # Text goes in as values (desc, unit), never into the format string: cell sources hold braces.
