@@ -9,7 +9,8 @@ JupyterLab, a test) every call here is a no-op.
 File format, replaced atomically on each write::
 
     {"phase": "training ae_mnist_vae", "done": 120, "total": 400, "unit": "step",
-     "time": 1700000030.0, "started": 1700000000.0}        # Unix seconds: now, and when the phase began
+     "time": 1700000030.0, "started": 1700000000.0,        # Unix seconds: now, and when the phase began
+     "budget_s": 300.0}                                    # the phase stops by then (None: no budget)
 """
 
 from __future__ import annotations
@@ -31,19 +32,25 @@ _MIN_INTERVAL_S = 0.5  # a write costs ~0.1 ms; twice a second is plenty for a t
 _label: ContextVar[str | None] = ContextVar("gm_progress_label", default=None)
 _last_write = 0.0
 _current = ("", 0.0)  # (label, time it started): the runner derives the phase's rate from it
+_budget: float | None = None  # the current phase's time budget (s), if it has one
 
 
-def report_phase(label: str, done: int = 0, total: int | None = None, unit: str = "step", force: bool = False) -> None:
-    """Publish ``label`` with ``done`` of ``total`` units (throttled unless ``force``); no-op without the env var."""
-    global _last_write, _current
+def report_phase(label: str, done: int = 0, total: int | None = None, unit: str = "step", force: bool = False,
+                 budget_s: float | None = None) -> None:
+    """Publish ``label`` with ``done`` of ``total`` units (throttled unless ``force``); no-op without the env var.
+
+    ``budget_s``: wall-clock seconds after which the phase stops whatever its count (a training time budget).
+    """
+    global _last_write, _current, _budget
     path = os.environ.get(PROGRESS_ENV)
     now = time.time()
     if label != _current[0]:
-        _current = (label, now)
+        _current, _budget = (label, now), budget_s
     if not path or (not force and now - _last_write < _MIN_INTERVAL_S):
         return
     _last_write = now
-    state = {"phase": label, "done": int(done), "total": total, "unit": unit, "time": now, "started": _current[1]}
+    state = {"phase": label, "done": int(done), "total": total, "unit": unit, "time": now, "started": _current[1],
+             "budget_s": _budget}
     temp = Path(f"{path}.{os.getpid()}.tmp")
     try:
         temp.write_text(json.dumps(state))
@@ -53,10 +60,10 @@ def report_phase(label: str, done: int = 0, total: int | None = None, unit: str 
 
 
 @contextmanager
-def phase(label: str, total: int | None = None, unit: str = "step") -> Iterator[None]:
+def phase(label: str, total: int | None = None, unit: str = "step", budget_s: float | None = None) -> Iterator[None]:
     """Name what the code inside does (e.g. ``"FID gan_mnist_dcgan"``); a :class:`TrainingBar` inside adopts it."""
     token = _label.set(label)
-    report_phase(label, 0, total, unit, force=True)
+    report_phase(label, 0, total, unit, force=True, budget_s=budget_s)
     try:
         yield
     finally:

@@ -66,3 +66,12 @@ def test_a_run_past_its_expected_time_says_so_rather_than_zero_left(progress_fil
     with RunDisplay("slow_run", 5, expected_s=0.0, stream=io.StringIO()) as display:
         display.cell_started(2, "floor = fid_floor(dataset, P.fid_n)")
         assert display.refresh().endswith("past the expected 0:00")
+
+
+def test_time_left_of_a_phase_is_capped_by_its_time_budget(progress_file):
+    with RunDisplay("run", 3, expected_s=None, stream=io.StringIO()) as display:
+        # 2 of 40 steps in 10 s would need 190 s more, but the run stops at its 12 s budget: 2 s left.
+        state = {"done": 2, "total": 40, "time": 110.0, "started": 100.0, "budget_s": 12.0}
+        assert display._time_left(elapsed=10.0, state=state) == pytest.approx(2.0)
+    with progress.phase("training z", total=40, budget_s=12.0):
+        assert progress.read_progress(progress_file)["budget_s"] == 12.0

@@ -10,7 +10,7 @@ below), the notebook's gm_lib tells it the phase and step through ``$GM_PROGRESS
 On a terminal the line updates in place; when stderr is not a terminal (a CI log) each new phase is
 printed once instead. The time left is the run's expected minutes (its last recorded wall time at this
 profile, else the manifest's ``minutes``) minus the time spent, and never less than what the current
-phase's steps still need at their measured rate.
+phase's steps still need at their measured rate (capped by the phase's time budget, e.g. ``max_minutes``).
 """
 
 from __future__ import annotations
@@ -122,6 +122,9 @@ class RunDisplay:
         total, done, since = state.get("total"), state.get("done") or 0, state.get("started")
         if total and done and since is not None:
             phase_left = (state["time"] - since) / done * (total - done)
+        if state.get("budget_s") is not None and since is not None:  # training stops at its time budget
+            budget_left = max(0.0, state["budget_s"] - (state["time"] - since))
+            phase_left = budget_left if phase_left is None else min(phase_left, budget_left)
         if self.expected_s is None:
             return phase_left
         return max(self.expected_s - elapsed, phase_left or 0.0)
