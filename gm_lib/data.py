@@ -386,7 +386,8 @@ def _socket_timeout(seconds: float):
 
 def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split: str = "train") -> None:
     """Try torchvision's download (only when allowed and GM_OFFLINE is not 1); any failure -> DatasetUnavailable."""
-    files = f"{split}_32x32.mat" if name == "svhn" else "the IDX files"
+    # Name every file the notebooks need, so one fix is enough (not one missing file per attempt).
+    files = "train_32x32.mat and test_32x32.mat" if name == "svhn" else "the IDX files"
     fix = f"put {files} in {folder} (torchvision's layout) or point GM_DATA_DIR at a folder that has them"
     if os.environ.get("GM_OFFLINE") == "1":
         offline = "GM_OFFLINE=1, so no download was tried"

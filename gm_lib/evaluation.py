@@ -31,6 +31,7 @@ from gm_lib.metrics import (
     importance_sampled_log_likelihood,
     sharpness,
 )
+from gm_lib.progress import phase
 from gm_lib.train import run_directory
 
 __all__ = ["SampleScores", "cached", "draw_samples", "score_samples", "score_run", "run_fid", "run_nll"]
@@ -68,8 +69,9 @@ def run_fid(run: Run, model, n: int, *, reference: str, preview: bool = False, s
     """
 
     def compute() -> dict:
-        samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
-        return dataclasses.asdict(fid(samples, reference=reference, n=n, preview=preview))
+        with phase(f"FID {run.name} (N={n})"):
+            samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
+            return dataclasses.asdict(fid(samples, reference=reference, n=n, preview=preview))
 
     key = {"metric": "fid", "n": n, "reference": reference, "preview": preview, "seed": seed}
     return FIDResult(**cached(run, key, compute))

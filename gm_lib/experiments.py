@@ -13,6 +13,7 @@ from typing import Literal
 from gm_lib.data import DATASETS, DataSpec
 from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
 from gm_lib.profiles import Profile
+from gm_lib.progress import phase
 from gm_lib.train import TrainConfig, get_or_train, load_snapshots, run_directory
 
 __all__ = [
@@ -59,7 +60,10 @@ class Run:
 
 def train_run(run: Run, force: bool = False, progress: bool = True):
     """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``."""
-    return get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force, progress=progress)
+    budget = None if run.train.max_minutes is None else 60 * run.train.max_minutes
+    with phase(f"training {run.name}", total=run.train.steps, budget_s=budget):  # shown by `make report`
+        return get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force,
+                            progress=progress)
 
 
 def snapshot_models(run: Run) -> list[tuple[int, object]]:

@@ -15,9 +15,17 @@ from torch import Tensor
 
 from gm_lib.data import ImageDataset
 
-__all__ = ["interpolate_latent", "interpolate_pixels", "perturb_latent", "encode_dataset", "tsne_embedding"]
+__all__ = [
+    "PERTURBATION_EPS",
+    "interpolate_latent",
+    "interpolate_pixels",
+    "perturb_latent",
+    "encode_dataset",
+    "tsne_embedding",
+]
 
 Decode = Callable[[Tensor], Tensor]
+PERTURBATION_EPS = torch.linspace(-5, 4, 10)  # the course's offsets; label figures with the same values
 
 
 @torch.no_grad()
@@ -51,12 +59,12 @@ def perturb_latent(decode: Decode, z: Tensor, dims: list[int] | range, eps: Tens
     Args:
         z: ``(d,)`` base code.
         dims: coordinates to perturb.
-        eps: offsets (default ``linspace(-5, 4, 10)``, the course's range).
+        eps: offsets (default :data:`PERTURBATION_EPS`, ``linspace(-5, 4, 10)``, the course's range).
 
     Returns:
         ``(len(dims), len(eps), C, H, W)`` in ``[0, 1]``: row i varies coordinate ``dims[i]``.
     """
-    eps = torch.linspace(-5, 4, 10) if eps is None else eps
+    eps = PERTURBATION_EPS if eps is None else eps
     eps = eps.to(z.device)
     rows = []
     for i in dims:

@@ -19,6 +19,9 @@ from torchvision.utils import make_grid
 __all__ = [
     "image_grid",
     "image_rows",
+    "image_matrix",
+    "plot_perturbation",
+    "IMAGE_INCHES",
     "plot_curves",
     "plot_estimates",
     "plot_latent_histograms",
@@ -34,29 +37,92 @@ def _grid_array(x: Tensor, nrow: int) -> np.ndarray:
     return grid.permute(1, 2, 0).numpy()
 
 
-def image_grid(x: Tensor, nrow: int = 8, title: str | None = None, scale: float = 0.45) -> Figure:
-    """A grid of images ``(N, C, H, W)`` in ``[0, 1]``, ``nrow`` per row."""
+# Inches per image: at the report's 120 dpi a 28-pixel image is drawn ~100 pixels wide, enough to tell
+# a shirt from a pullover (0.45 in, the old size, made Fashion-MNIST samples unreadable in the PDF).
+IMAGE_INCHES = 0.8
+
+
+def image_grid(
+    x: Tensor, nrow: int = 8, title: str | None = None, scale: float = IMAGE_INCHES, xlabel: str | None = None
+) -> Figure:
+    """A grid of images ``(N, C, H, W)`` in ``[0, 1]``, ``nrow`` per row, ``scale`` inches per image.
+
+    ``xlabel`` says what the cells are (e.g. "independent prior samples"); without it the axes are hidden.
+    """
     rows = int(np.ceil(len(x) / nrow))
     fig, ax = plt.subplots(figsize=(max(3.0, nrow * scale), max(1.5, rows * scale) + 0.4))
     ax.imshow(_grid_array(x, nrow), interpolation="nearest")
-    ax.set_axis_off()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    else:
+        ax.set_axis_off()
     if title:
         ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def image_rows(rows: Mapping[str, Tensor], scale: float = 0.55) -> Figure:
-    """One labelled row per entry: ``{label: (n, C, H, W)}`` (e.g. latent vs pixel interpolation)."""
+def image_rows(rows: Mapping[str, Tensor], scale: float = IMAGE_INCHES, xlabel: str | None = None) -> Figure:
+    """One labelled row per entry: ``{label: (n, C, H, W)}`` (e.g. latent vs pixel interpolation).
+
+    ``xlabel`` names what changes along a row (e.g. "interpolation step t = 0 … 1"), under the last row.
+    """
     n = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), 1, figsize=(n * scale + 1.5, len(rows) * scale * 1.25 + 0.2), squeeze=False)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(n * scale + 1.8, len(rows) * scale * 1.1 + 0.4), squeeze=False)
     for ax, (label, images) in zip(axes[:, 0], rows.items(), strict=True):
         ax.imshow(_grid_array(images, nrow=len(images)), interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+    if xlabel:
+        axes[-1, 0].set_xlabel(xlabel)
     fig.tight_layout()
     return fig
+
+
+def image_matrix(
+    images: Tensor,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    xlabel: str,
+    ylabel: str,
+    scale: float = IMAGE_INCHES,
+) -> Figure:
+    """Images ``(R, K, C, H, W)`` in ``[0, 1]`` as an R×K grid with every row and column labelled.
+
+    Used for latent perturbation (rows: coordinate, columns: offset ε) and similar two-factor grids.
+
+    Raises:
+        ValueError: the label counts do not match the grid's rows and columns.
+    """
+    n_rows, n_cols, _, height, width = images.shape
+    if len(row_labels) != n_rows or len(col_labels) != n_cols:
+        raise ValueError(f"{n_rows}×{n_cols} images need {n_rows} row and {n_cols} column labels, "
+                         f"got {len(row_labels)} and {len(col_labels)}")
+    pad = 2  # make_grid's padding
+    fig, ax = plt.subplots(figsize=(n_cols * scale + 1.6, n_rows * scale + 1.0))
+    ax.imshow(_grid_array(images.flatten(0, 1), nrow=n_cols), interpolation="nearest")
+    ax.set_xticks([pad + (width + pad) * j + width / 2 for j in range(n_cols)], list(col_labels), fontsize=8)
+    ax.set_yticks([pad + (height + pad) * i + height / 2 for i in range(n_rows)], list(row_labels), fontsize=8)
+    ax.tick_params(length=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_perturbation(grid: Tensor, dims: Sequence[int], eps: Tensor | Sequence[float]) -> Figure:
+    """The output of :func:`gm_lib.latent.perturb_latent` ``(len(dims), len(eps), C, H, W)``, labelled.
+
+    Row ``i`` is labelled ``z[dims[i]]``, column ``j`` with its offset ``ε_j``.
+    """
+    eps = [float(e) for e in eps]
+    return image_matrix(grid, [f"z[{d}]" for d in dims], [f"{e:+.1f}" for e in eps],
+                        xlabel="offset ε added to the coordinate", ylabel="latent coordinate moved")
 
 
 def plot_curves(
@@ -134,6 +200,7 @@ def plot_latent_histograms(codes: Mapping[str, np.ndarray], dims: int = 4, bins:
             ax.plot(grid, norm.pdf(grid), "k", lw=1)
             ax.set_title(f"{label}: z[{i}]", fontsize=8)
             ax.set_yticks([])
+        row[0].set_ylabel("density")
     fig.supxlabel("latent value (black: prior N(0, 1) density)")
     fig.tight_layout()
     return fig
@@ -161,6 +228,8 @@ def plot_embedding(points: Mapping[str, np.ndarray], labels: np.ndarray, class_n
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_xlabel("t-SNE 1")
+        ax.set_ylabel("t-SNE 2")
     cbar = fig.colorbar(scatter, ax=axes[0].tolist(), ticks=range(10), fraction=0.02)
     if class_names:
         cbar.ax.set_yticklabels(class_names, fontsize=7)

@@ -418,9 +418,9 @@ def evaluate(
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
-    from tqdm import tqdm
+    from gm_lib.progress import TrainingBar  # tqdm that also tells `make report` the step count
 
-    return tqdm(total=total, initial=initial, disable=not enabled, mininterval=1.0, dynamic_ncols=True)
+    return TrainingBar(total=total, initial=initial, disable=not enabled, mininterval=1.0, dynamic_ncols=True)
 
 
 def _model_config_code(model: GenerativeModel):

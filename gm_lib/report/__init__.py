@@ -4,6 +4,8 @@ Usage:
     python -m gm_lib.report --profile default [--manifest reports/manifest.yaml] [--only RUN ...]
                             [--seed N] [--device auto|cpu|cuda] [--precision auto|fp32|bf16] [--force]
                             [--reports-dir reports] [--figures-dir figures]
+                            [--executor local|slurm] [--slurm-partition P] [--slurm-timeout-min 240]
+                            [--slurm-gpus 0] [--slurm-cpus 8]
 
 Writes ``<reports>/executed/<run>.{ipynb,html}``, ``<figures>/<run>/`` (figures + results.json) and
 ``<reports>/report.{md,html,pdf}``. Exit status 0 when every selected run succeeded or was skipped
@@ -14,6 +16,10 @@ Incremental: a run whose notebook file, parameters (profile, seed, device, preci
 are unchanged since its last successful execution, and whose results.json is still there, is not
 re-executed (status "cached"); ``--force`` re-executes everything. Models and metrics are also
 cached by the library itself (load-or-train), so a forced re-run is quick when checkpoints exist.
+
+``--executor slurm`` submits each selected run as one Slurm job with submitit and waits for them all
+(see :mod:`gm_lib.report.cluster`); ``local`` (the default) runs them one after the other here, showing
+a live progress line per notebook (:mod:`gm_lib.report.progress`).
 """
 
 from __future__ import annotations
@@ -26,11 +32,15 @@ from pathlib import Path
 
 from gm_lib.paths import repo_root
 from gm_lib.report.build import ReportContext, write_report
+from gm_lib.report.cluster import EXECUTORS
+from gm_lib.report.progress import format_minutes
 from gm_lib.report.run import (
     KERNEL,
     Outcome,
+    RunSpec,
     check_kernel,
     execute_run,
+    expected_seconds,
     load_manifest,
     previous_outcome,
     resolve_device,
@@ -53,6 +63,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="auto: bf16 only for families it keeps the quality of, on hardware where it is faster")
     parser.add_argument("--force", action="store_true", help="re-execute runs even when nothing changed")
     parser.add_argument("--kernel", default=KERNEL, help=argparse.SUPPRESS)
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: one notebook after the other here; slurm: one Slurm job per run (submitit)")
+    parser.add_argument("--slurm-partition", default=None, help="Slurm partition for --executor slurm")
+    parser.add_argument("--slurm-timeout-min", type=int, default=240, help="time limit per job (minutes)")
+    parser.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per job")
+    parser.add_argument("--slurm-cpus", type=int, default=8, help="CPU cores per job")
     parser.add_argument("--reports-dir", type=Path, default=root / "reports")
     parser.add_argument("--figures-dir", type=Path, default=root / "figures")
     return parser.parse_args(argv)
@@ -73,20 +89,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     seed = manifest.seed if args.seed is None else args.seed
-    device = resolve_device(args.device)
+    local = args.executor == "local"
+    device = resolve_device(args.device) if local else args.device  # a cluster job resolves it on its node
     reports_dir, figures_dir = args.reports_dir.absolute(), args.figures_dir.absolute()
     print(f"report: profile {args.profile}, seed {seed}, device {device}, precision {args.precision}, "
-          f"{len(names)} run(s) in {args.manifest}")
-    outcomes: list[Outcome] = []
-    for i, spec in enumerate(manifest.runs, 1):
-        if args.only and spec.name not in args.only:
-            outcomes.append(previous_outcome(spec, figures_dir, reports_dir))
-            continue
-        print(f"[{i}/{len(names)}] {spec.name} ({spec.notebook.name}) ...", flush=True)
-        outcome = execute_run(spec, profile=args.profile, seed=seed, device=device, precision=args.precision,
-                              reports_dir=reports_dir, figures_dir=figures_dir, force=args.force, kernel=args.kernel)
-        print("    " + describe(outcome), flush=True)
-        outcomes.append(outcome)
+          f"{len(names)} run(s) in {args.manifest}" + ("" if local else f", executor {args.executor}"))
+    run_kwargs = dict(profile=args.profile, seed=seed, device=device, precision=args.precision,
+                      reports_dir=reports_dir, figures_dir=figures_dir, force=args.force, kernel=args.kernel)
+    selected = [spec for spec in manifest.runs if not args.only or spec.name in args.only]
+    done = _run_locally(selected, run_kwargs, names) if local else _run_on_cluster(selected, run_kwargs, args)
+    outcomes: list[Outcome] = [done[spec.name] if spec.name in done else previous_outcome(spec, figures_dir,
+                               reports_dir) for spec in manifest.runs]
     context = ReportContext(args.profile, seed, device, args.precision, time.perf_counter() - start,
                             datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), git_commit())
     paths = write_report(outcomes, context, reports_dir)
@@ -95,6 +108,31 @@ def main(argv: list[str] | None = None) -> int:
     for o in failed:
         print(f"error: {o.spec.name}: {o.spec.notebook} failed in {o.cell or 'setup'}: {o.reason}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _run_locally(specs: list[RunSpec], run_kwargs: dict, names: list[str]) -> dict[str, Outcome]:
+    """Today's behaviour: one notebook after the other on this machine, with the live progress line."""
+    outcomes = {}
+    for spec in specs:
+        expected = expected_seconds(spec, run_kwargs["profile"], run_kwargs["figures_dir"] / spec.name)
+        about = f", expected ~{format_minutes(expected)}" if expected is not None else ""
+        print(f"[{names.index(spec.name) + 1}/{len(names)}] {spec.name} ({spec.notebook.name}{about}) ...", flush=True)
+        outcomes[spec.name] = execute_run(spec, **run_kwargs)
+        print("    " + describe(outcomes[spec.name]), flush=True)
+    return outcomes
+
+
+def _run_on_cluster(specs: list[RunSpec], run_kwargs: dict, args: argparse.Namespace) -> dict[str, Outcome]:
+    """Each run as one submitit job (Slurm, or submitit's local executor); see :mod:`gm_lib.report.cluster`."""
+    from gm_lib.report.cluster import submit_runs
+
+    options = {"timeout_min": args.slurm_timeout_min, "gpus_per_node": args.slurm_gpus,
+               "cpus_per_task": args.slurm_cpus, "slurm_partition": args.slurm_partition}
+    if args.executor == "submitit-local":
+        options = {"timeout_min": args.slurm_timeout_min}
+    folder = run_kwargs["reports_dir"] / "jobs"
+    return submit_runs(specs, kind=args.executor, folder=folder, options=options, run_kwargs=run_kwargs,
+                       echo=lambda line: print(line, flush=True))
 
 
 def describe(outcome: Outcome) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import yaml
 
 from gm_lib.paths import repo_root
+from gm_lib.report.progress import ENGINE, RunDisplay
 from gm_lib.results import RESULTS_FILE
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "check_kernel",
     "resolve_device",
     "execute_run",
+    "expected_seconds",
     "previous_outcome",
 ]
 
@@ -44,6 +46,9 @@ KERNEL = "gm-lab"
 Status = Literal["ok", "cached", "unavailable", "failed", "not_selected"]
 _RESERVED = ("profile", "seed", "device", "precision", "output_dir", "run_name")
 _STAMP = ".run-stamp.json"
+# ipykernel warns on every start that its local TCP sockets are unencrypted; the kernel runs on this
+# machine for this user only, so the warning is noise on the report's terminal. Errors still show.
+_QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 _DEFAULT_FIX = "make the dataset's files available under GM_DATA_DIR (see README, Data) and run `make report` again"
 
 
@@ -55,6 +60,8 @@ class RunSpec:
     notebook: Path
     parameters: dict[str, Any] = field(default_factory=dict)
     title: str | None = None
+    minutes: dict[str, float] = field(default_factory=dict)  # expected wall time per profile, for the display
+    after: tuple[str, ...] = ()  # runs whose models this one loads from the cache (cluster jobs wait for them)
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,7 @@ class Outcome:
 
 
 def load_manifest(path: str | Path) -> Manifest:
-    """Read a manifest YAML (``seed`` and a list ``runs`` of {name, notebook, title?, parameters?}).
+    """Read a manifest YAML (``seed`` and a list ``runs`` of {name, notebook, title?, parameters?, minutes?, after?}).
 
     Relative notebook paths are taken from the repository root. Raises ValueError naming the entry at fault.
     """
@@ -97,10 +104,15 @@ def load_manifest(path: str | Path) -> Manifest:
         if clash or entry["name"] in names:
             problem = f"sets reserved parameter(s) {clash}" if clash else "repeats a run name"
             raise ValueError(f"{path}: run {entry['name']!r} {problem}; the runner sets {list(_RESERVED)} itself")
-        names.add(entry["name"])
         notebook = Path(entry["notebook"])
         notebook = notebook if notebook.is_absolute() else repo_root() / notebook
-        runs.append(RunSpec(str(entry["name"]), notebook, params, entry.get("title")))
+        minutes = {str(k): float(v) for k, v in (entry.get("minutes") or {}).items()}
+        after = tuple(str(name) for name in entry.get("after") or ())
+        unknown = sorted(set(after) - names)
+        if unknown:
+            raise ValueError(f"{path}: run {entry['name']!r} is 'after' {unknown}, which are not listed before it")
+        names.add(entry["name"])
+        runs.append(RunSpec(str(entry["name"]), notebook, params, entry.get("title"), minutes, after))
     if not runs:
         raise ValueError(f"{path}: no runs listed under 'runs:'")
     return Manifest(tuple(runs), int(data.get("seed", 0)))
@@ -148,14 +160,17 @@ def execute_run(
         return Outcome(spec, "cached", output_dir, executed, _recorded_wall_time(output_dir))
     output_dir.mkdir(parents=True, exist_ok=True)
     executed.parent.mkdir(parents=True, exist_ok=True)
+    expected_s = expected_seconds(spec, profile, output_dir)
     (output_dir / _STAMP).unlink(missing_ok=True)
     (output_dir / RESULTS_FILE).unlink(missing_ok=True)  # never report a stale result as this run's
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(spec.notebook), str(executed), parameters=params, kernel_name=kernel,
-            cwd=str(spec.notebook.parent), progress_bar=False, log_output=False,
-        )
+        with RunDisplay(spec.name, _count_code_cells(spec.notebook) + 1, expected_s) as display:  # +1: injected
+            papermill.execute_notebook(
+                str(spec.notebook), str(executed), parameters=params, kernel_name=kernel,
+                cwd=str(spec.notebook.parent), progress_bar=False, log_output=False,
+                engine_name=ENGINE, display=display, extra_arguments=_QUIET_KERNEL,
+            )
         outcome = Outcome(spec, "ok", output_dir, executed, time.perf_counter() - start)
     except PapermillExecutionError as error:
         outcome = _classify(spec, error, output_dir, executed, time.perf_counter() - start)
@@ -169,6 +184,18 @@ def execute_run(
             return Outcome(spec, "failed", output_dir, executed, outcome.wall_time_s, reason, "call Recorder.save()")
         (output_dir / _STAMP).write_text(json.dumps({"stamp": stamp}))
     return outcome
+
+
+def expected_seconds(spec: RunSpec, profile: str, output_dir: Path) -> float | None:
+    """The run's last recorded wall time at this profile, else the manifest's ``minutes[profile]``, else None."""
+    try:
+        results = json.loads((output_dir / RESULTS_FILE).read_text())
+        if results.get("profile") == profile:
+            return float(results["wall_time_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    minutes = spec.minutes.get(profile)
+    return None if minutes is None else 60.0 * minutes
 
 
 def previous_outcome(spec: RunSpec, figures_dir: Path, reports_dir: Path) -> Outcome:
@@ -189,6 +216,13 @@ def _classify(spec: RunSpec, error: Any, output_dir: Path, executed: Path, wall:
     first = next((line for line in str(error.source).splitlines() if line.strip()), "").strip()
     cell = f"cell {index} (`{first[:80]}`)"
     return Outcome(spec, "failed", output_dir, executed, wall, f"{error.ename}: {error.evalue}", "", cell)
+
+
+def _count_code_cells(notebook: Path) -> int:
+    try:
+        return sum(cell.get("cell_type") == "code" for cell in json.loads(notebook.read_text())["cells"])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def _split_fix(message: str) -> tuple[str, str]:

@@ -1,0 +1,91 @@
+"""Where a running notebook is, told to the report runner that shows it in the terminal.
+
+``make report`` runs each notebook in a Jupyter kernel; whatever the kernel prints lands in the executed
+notebook, not on the user's terminal. So the library writes its current phase (``"training gan_svhn_dcgan"``,
+step 120 of 400) to a small JSON file named by ``$GM_PROGRESS_FILE``, and the runner
+(:mod:`gm_lib.report.progress`) polls it and draws one tqdm line. Without the variable (a notebook in
+JupyterLab, a test) every call here is a no-op.
+
+File format, replaced atomically on each write::
+
+    {"phase": "training ae_mnist_vae", "done": 120, "total": 400, "unit": "step",
+     "time": 1700000030.0, "started": 1700000000.0,        # Unix seconds: now, and when the phase began
+     "budget_s": 300.0}                                    # the phase stops by then (None: no budget)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+from tqdm import tqdm
+
+__all__ = ["PROGRESS_ENV", "report_phase", "phase", "TrainingBar", "read_progress"]
+
+PROGRESS_ENV = "GM_PROGRESS_FILE"
+_MIN_INTERVAL_S = 0.5  # a write costs ~0.1 ms; twice a second is plenty for a terminal line
+_label: ContextVar[str | None] = ContextVar("gm_progress_label", default=None)
+_last_write = 0.0
+_current = ("", 0.0)  # (label, time it started): the runner derives the phase's rate from it
+_budget: float | None = None  # the current phase's time budget (s), if it has one
+
+
+def report_phase(label: str, done: int = 0, total: int | None = None, unit: str = "step", force: bool = False,
+                 budget_s: float | None = None) -> None:
+    """Publish ``label`` with ``done`` of ``total`` units (throttled unless ``force``); no-op without the env var.
+
+    ``budget_s``: wall-clock seconds after which the phase stops whatever its count (a training time budget).
+    """
+    global _last_write, _current, _budget
+    path = os.environ.get(PROGRESS_ENV)
+    now = time.time()
+    if label != _current[0]:
+        _current, _budget = (label, now), budget_s
+    if not path or (not force and now - _last_write < _MIN_INTERVAL_S):
+        return
+    _last_write = now
+    state = {"phase": label, "done": int(done), "total": total, "unit": unit, "time": now, "started": _current[1],
+             "budget_s": _budget}
+    temp = Path(f"{path}.{os.getpid()}.tmp")
+    try:
+        temp.write_text(json.dumps(state))
+        os.replace(temp, path)  # the reader never sees half a file
+    except OSError:
+        pass  # progress is a courtesy: never fail a notebook over it
+
+
+@contextmanager
+def phase(label: str, total: int | None = None, unit: str = "step", budget_s: float | None = None) -> Iterator[None]:
+    """Name what the code inside does (e.g. ``"FID gan_mnist_dcgan"``); a :class:`TrainingBar` inside adopts it."""
+    token = _label.set(label)
+    report_phase(label, 0, total, unit, force=True, budget_s=budget_s)
+    try:
+        yield
+    finally:
+        _label.reset(token)
+        report_phase("", force=True)  # phase over: the runner shows the running cell again
+
+
+class TrainingBar(tqdm):
+    """tqdm that also publishes its count under the enclosing :func:`phase` label (even when disabled)."""
+
+    def update(self, n: float | None = 1) -> bool | None:
+        """Advance by ``n`` steps (see ``tqdm.update``) and publish the new count."""
+        shown = super().update(n)
+        done = self.n if not self.disable else getattr(self, "_gm_done", self.n) + (n or 0)
+        self._gm_done = done
+        report_phase(_label.get() or "training", done, self.total, force=done == self.total)
+        return shown
+
+
+def read_progress(path: str | Path) -> dict | None:
+    """The last state written to ``path``, or None when there is none (yet) or it cannot be read."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,152 @@
+"""The terminal line `make report` keeps updated while a notebook runs: cell, phase, step k of n, time left.
+
+Why a progress file rather than streaming the kernel's output: the kernel's stdout/stderr reach papermill
+as notebook output messages, one log record each, so a tqdm bar inside the kernel (``\\r`` updates) turns
+into hundreds of lines; and papermill's own bar counts cells, which are wildly unequal (one cell trains
+three GANs). Here the runner owns the one line: papermill tells it which cell starts (a small engine,
+below), the notebook's gm_lib tells it the phase and step through ``$GM_PROGRESS_FILE``
+(:mod:`gm_lib.progress`), and a thread redraws twice a second.
+
+On a terminal the line updates in place; when stderr is not a terminal (a CI log) each new phase is
+printed once instead. The time left is the run's expected minutes (its last recorded wall time at this
+profile, else the manifest's ``minutes``) minus the time spent, and never less than what the current
+phase's steps still need at their measured rate (capped by the phase's time budget, e.g. ``max_minutes``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from papermill.engines import NBClientEngine, papermill_engines
+from tqdm import tqdm
+
+from gm_lib.progress import PROGRESS_ENV, read_progress
+
+__all__ = ["ENGINE", "RunDisplay", "format_minutes"]
+
+ENGINE = "gm-lab-progress"
+_POLL_S = 0.5
+_WITH_TOTAL = "  {desc} {percentage:3.0f}%|{bar:12}| {n_fmt}/{total_fmt} {unit}"
+_NO_TOTAL = "  {desc} · {unit}"
+
+
+def format_minutes(seconds: float | None) -> str:
+    """``75.4`` -> ``"1:15"``; None -> ``"?"``."""
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class RunDisplay:
+    """Context manager around one notebook execution: sets ``$GM_PROGRESS_FILE`` and draws the live line.
+
+    Args:
+        label: the run's name, shown first on the line.
+        n_cells: code cells in the notebook (for "cell i/n").
+        expected_s: how long the run is expected to take (None: unknown).
+        stream: where to draw (default ``sys.stderr``); a non-terminal stream gets one line per phase.
+    """
+
+    def __init__(self, label: str, n_cells: int, expected_s: float | None, stream=None):
+        self.label, self.n_cells, self.expected_s = label, n_cells, expected_s
+        self.stream = stream or sys.stderr
+        self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.cell, self.cell_source, self.last_phase = 0, "", None
+        self._stop = threading.Event()
+
+    def __enter__(self) -> RunDisplay:
+        handle, self.path = tempfile.mkstemp(prefix="gm-progress-", suffix=".json")
+        os.close(handle)
+        os.unlink(self.path)  # "no progress yet" until the kernel writes
+        self._previous_env = os.environ.get(PROGRESS_ENV)
+        os.environ[PROGRESS_ENV] = self.path  # the kernel inherits the runner's environment
+        self.start = time.monotonic()
+        self.bar = tqdm(total=None, file=self.stream, disable=not self.live, leave=False, dynamic_ncols=True,
+                        bar_format=_NO_TOTAL, desc=f"{self.label} · starting the kernel", unit="")
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.bar.close()
+        Path(self.path).unlink(missing_ok=True)
+        if self._previous_env is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = self._previous_env
+
+    def cell_started(self, index: int, source: str) -> None:
+        """Called by the engine as each code cell starts (``index`` counts code cells from 1)."""
+        self.cell = index
+        self.cell_source = next((line.strip() for line in source.splitlines() if line.strip()), "")
+
+    def _poll(self) -> None:
+        while not self._stop.wait(_POLL_S):
+            self.refresh()
+
+    def refresh(self) -> str:
+        """Redraw from the latest cell and phase; returns the line's text (for tests and logs)."""
+        state = read_progress(self.path) or {}
+        phase, done, total = state.get("phase"), int(state.get("done") or 0), state.get("total")
+        elapsed = time.monotonic() - self.start
+        where = f"{self.label} cell {self.cell}/{self.n_cells}"
+        what = phase or f"`{self.cell_source[:60]}`"
+        left = self._time_left(elapsed, state)
+        if left is not None and left < 1 and self.expected_s is not None:
+            timing = f"{format_minutes(elapsed)} elapsed, past the expected {format_minutes(self.expected_s)}"
+        else:
+            timing = f"{format_minutes(elapsed)} elapsed, ~{format_minutes(left)} left"
+        line = f"{where} · {what} · {done}/{total} {state.get('unit', 'step')}s" if total else f"{where} · {what}"
+        if self.live:
+            # Text goes in as values (desc, unit), never into the format string: cell sources hold braces.
+            self.bar.desc, self.bar.total, self.bar.n = f"{where} · {what}", total, done if total else 0
+            self.bar.unit = f"{state.get('unit', 'step')}s · {timing}" if total else timing
+            self.bar.bar_format = _WITH_TOTAL if total else _NO_TOTAL
+            self.bar.refresh()
+        elif phase and phase != self.last_phase:
+            print(f"    {line} ({timing})", file=self.stream, flush=True)
+        self.last_phase = phase or self.last_phase
+        return f"{line} · {timing}"
+
+    def _time_left(self, elapsed: float, state: dict) -> float | None:
+        """Expected minus elapsed, but at least the current phase's remaining steps at their rate."""
+        phase_left = None
+        total, done, since = state.get("total"), state.get("done") or 0, state.get("started")
+        if total and done and since is not None:
+            phase_left = (state["time"] - since) / done * (total - done)
+        if state.get("budget_s") is not None and since is not None:  # training stops at its time budget
+            budget_left = max(0.0, state["budget_s"] - (state["time"] - since))
+            phase_left = budget_left if phase_left is None else min(phase_left, budget_left)
+        if self.expected_s is None:
+            return phase_left
+        return max(self.expected_s - elapsed, phase_left or 0.0)
+
+
+class ProgressEngine(NBClientEngine):
+    """papermill's nbclient engine, telling a :class:`RunDisplay` (kwarg ``display``) which cell starts."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, display: RunDisplay | None = None, **kwargs):
+        """See ``NBClientEngine.execute_managed_notebook``; only ``cell_start`` is wrapped."""
+        if display is not None:
+            code = [i for i, cell in enumerate(nb_man.nb.cells) if cell.cell_type == "code"]
+            original = nb_man.cell_start
+
+            def cell_start(cell, cell_index=None, **kw):
+                if cell_index in code:
+                    display.cell_started(code.index(cell_index) + 1, cell.source)
+                return original(cell, cell_index, **kw)
+
+            nb_man.cell_start = cell_start
+        return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+
+papermill_engines.register(ENGINE, ProgressEngine)

@@ -1,0 +1,77 @@
+"""The live progress line of `make report`: what the library publishes and what the runner draws from it."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from gm_lib import progress
+from gm_lib.report.progress import RunDisplay, format_minutes
+
+
+@pytest.fixture
+def progress_file(tmp_path, monkeypatch):
+    path = tmp_path / "progress.json"
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(path))
+    return path
+
+
+def test_nothing_is_written_without_the_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
+    with progress.phase("training x", total=3):
+        progress.TrainingBar(total=3, disable=True).update(3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_training_bar_publishes_its_step_under_the_phase_label(progress_file):
+    with progress.phase("training gan_mnist_dcgan", total=40):
+        bar = progress.TrainingBar(total=40, initial=10, disable=True)  # disabled: the count is still published
+        for _ in range(30):
+            bar.update(1)
+        state = progress.read_progress(progress_file)
+        assert (state["phase"], state["done"], state["total"], state["unit"]) == ("training gan_mnist_dcgan", 40, 40,
+                                                                                   "step")
+        assert state["started"] <= state["time"]
+    assert progress.read_progress(progress_file)["phase"] == ""  # phase over: the runner falls back to the cell
+
+
+def test_display_line_names_run_cell_phase_steps_and_time_left(progress_file):
+    stream = io.StringIO()  # not a terminal: one printed line per new phase
+    with RunDisplay("wgan_svhn", n_cells=12, expected_s=600.0, stream=stream) as display:
+        display.cell_started(4, "\ntrained = {label: train_run(run) for label, run in runs.items()}\n")
+        assert "wgan_svhn cell 4/12 · `trained = {label: train_run(run) for label, run" in display.refresh()
+        progress.report_phase("training gan_svhn_dcgan", 10, 40, force=True)
+        line = display.refresh()
+    assert "wgan_svhn cell 4/12 · training gan_svhn_dcgan · 10/40 steps" in line
+    assert "~9:59 left" in line or "~10:00 left" in line  # expected 10 min, barely started
+    assert stream.getvalue().count("training gan_svhn_dcgan") == 1
+
+
+def test_time_left_is_at_least_what_the_current_phase_needs(progress_file):
+    with RunDisplay("run", 3, expected_s=1.0, stream=io.StringIO()) as display:
+        # 10 of 40 steps in 20 s: 30 steps at 2 s each are still 60 s, whatever the expected total said.
+        progress.report_phase("training y", 0, 40, force=True)
+        state = {"phase": "training y", "done": 10, "total": 40, "time": 120.0, "started": 100.0}
+        assert display._time_left(elapsed=30.0, state=state) == pytest.approx(60.0)
+        assert display._time_left(elapsed=0.0, state={}) == pytest.approx(1.0)
+
+
+def test_format_minutes():
+    assert (format_minutes(75.4), format_minutes(0), format_minutes(None), format_minutes(3600)) == (
+        "1:15", "0:00", "?", "60:00")
+
+
+def test_a_run_past_its_expected_time_says_so_rather_than_zero_left(progress_file):
+    with RunDisplay("slow_run", 5, expected_s=0.0, stream=io.StringIO()) as display:
+        display.cell_started(2, "floor = fid_floor(dataset, P.fid_n)")
+        assert display.refresh().endswith("past the expected 0:00")
+
+
+def test_time_left_of_a_phase_is_capped_by_its_time_budget(progress_file):
+    with RunDisplay("run", 3, expected_s=None, stream=io.StringIO()) as display:
+        # 2 of 40 steps in 10 s would need 190 s more, but the run stops at its 12 s budget: 2 s left.
+        state = {"done": 2, "total": 40, "time": 110.0, "started": 100.0, "budget_s": 12.0}
+        assert display._time_left(elapsed=10.0, state=state) == pytest.approx(2.0)
+    with progress.phase("training z", total=40, budget_s=12.0):
+        assert progress.read_progress(progress_file)["budget_s"] == 12.0
