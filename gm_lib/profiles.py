@@ -87,11 +87,10 @@ class Profile:
 _THETAS_COARSE = (-1.0, -0.5, 0.0, 0.5, 1.0)
 _THETAS_FINE = tuple(round(-1.0 + 0.1 * i, 1) for i in range(21))  # -1.0, -0.9, ..., 1.0
 
-# Notebook 03 at about equal CPU time per model (~4.5 min each on 2 idle cores): step costs of the InfoGAN-size
-# recipes measured side by side in rotation (bench/bench_gan_recipes.py's calibration, batch 64, one thread):
-# DCGAN 529 ms, WGAN (clipping) 1,615 ms (3.05x), WGAN-GP 2,807 ms (5.3x, n_critic 5); the VAE on the same
-# decoder 0.49x a DCGAN step. DCGAN's 1,000 steps match the public collection's one epoch (937 steps).
-_GAN_STEPS_EQUAL_CPU = {"dcgan": 1_000, "wgan": 330, "wgan_gp": 190, "vae": 2_000}
+# Notebook 03 at about equal CPU time per model (~4.5 min each on 2 idle cores): step costs of the width-32
+# recipes measured side by side in rotation (batch 64, one thread, busy machine): DCGAN 1, WGAN (clipping) 2.61x,
+# WGAN-GP 5.18x (n_critic 5), the VAE on the generator's network 0.51x; 5,600 DCGAN steps took ~4.5 min idle.
+_GAN_STEPS_EQUAL_CPU = {"dcgan": 5_600, "wgan": 2_150, "wgan_gp": 1_100, "vae": 11_000}
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
