@@ -81,6 +81,8 @@ class _OneClass(torch.nn.Module):
     class config:  # noqa: N801 - mimics ClassifierConfig's hash()
         hash = staticmethod(lambda: "oneclass")
 
+    device = torch.device("cpu")  # the metrics move each batch to the classifier's device
+
     def forward(self, x):
         return torch.nn.functional.one_hot(torch.full((len(x),), 3), 10).float()
 
