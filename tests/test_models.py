@@ -206,7 +206,7 @@ def test_autoencoder_helpers_shapes():
 
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="image_shape"):
-        VAEConfig(image_shape=(1, 64, 64)).build()
+        VAEConfig(image_shape=(1, 48, 48)).build()
     with pytest.raises(ValueError, match=r"expected images \(B, 1, 28, 28\)"):
         VAEConfig().build().encode(torch.rand(2, 3, 32, 32))
     with pytest.raises(ValueError, match="penalty"):
