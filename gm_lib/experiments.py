@@ -104,7 +104,8 @@ def autoencoder_runs(dataset: str, profile: Profile, seed: int = 0, device: str 
     """Notebook 04: VAE vs WAE-MMD (RBF, IMQ) vs WAE-GAN vs latent-critic VAE, same encoder and decoder.
 
     The two VAEs share the decoder likelihood (Gaussian, learned σ), so they differ only in the regulariser.
-    All train on the training split minus its last :data:`VALIDATION_HOLDOUT` images, which are the
+    All train on the training split minus its last :data:`VALIDATION_HOLDOUT` images (the profile's
+    ``eval_subset`` when smaller, so small training files keep most of their images), which are the
     validation data during training; the test split is left for the final scores.
     """
     shape, d = IMAGE_SHAPES[dataset], LATENT_DIMS[dataset]
@@ -119,8 +120,9 @@ def autoencoder_runs(dataset: str, profile: Profile, seed: int = 0, device: str 
         ),
     }
     train = _train_config(profile, profile.ae_steps, seed, device)
-    data = DataSpec(dataset, "train", n=profile.train_subset, holdout=VALIDATION_HOLDOUT)
-    val = DataSpec(dataset, "valid", n=profile.eval_subset, holdout=VALIDATION_HOLDOUT)
+    holdout = min(VALIDATION_HOLDOUT, profile.eval_subset or VALIDATION_HOLDOUT)
+    data = DataSpec(dataset, "train", n=profile.train_subset, holdout=holdout)
+    val = DataSpec(dataset, "valid", n=profile.eval_subset, holdout=holdout)
     return {label: Run(_slug(f"ae_{dataset}_{label}"), cfg, data, train, val) for label, cfg in models.items()}
 
 
