@@ -107,10 +107,11 @@ def test_synthetic_svhn_is_read_in_the_real_format(tmp_path, mnist_root):
 def test_gans_on_svhn_score_samples_cover_classes_and_walk_the_latent_space(svhn_report):
     results = _results(svhn_report, "wgan_svhn")
     metrics, meta = results["metrics"], results["metric_meta"]
-    for loss in ("dcgan", "wgan", "wgan_gp"):
-        assert np.isfinite(metrics[f"fid/{loss}"]) and metrics[f"fid/{loss}"] > 0
-        assert meta[f"fid/{loss}"]["dataset"] == "svhn" and meta[f"fid/{loss}"]["preview"] is True
-    assert 0 <= metrics["fid/real"] < min(metrics[f"fid/{loss}"] for loss in ("dcgan", "wgan", "wgan_gp"))
+    keys = [f"fid/gan_svhn_{model}" for model in ("dcgan", "wgan", "wgan_gp", "vae")]  # fid/<run name>
+    for key in keys:
+        assert np.isfinite(metrics[key]) and metrics[key] > 0
+        assert meta[key]["dataset"] == "svhn" and meta[key]["preview"] is True
+    assert 0 <= metrics["fid/real"] < min(metrics[key] for key in keys)
     table = results["tables"]["fid"]
     covered = [row[table["columns"].index("classes covered")] for row in table["rows"][:3]]
     assert all(1 <= c <= 10 for c in covered)  # the SVHN domain classifier labelled the samples
