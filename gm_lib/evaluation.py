@@ -34,7 +34,7 @@ from gm_lib.metrics import (
 from gm_lib.progress import phase
 from gm_lib.train import run_directory
 
-__all__ = ["SampleScores", "cached", "draw_samples", "score_samples", "score_run", "run_fid", "run_nll"]
+__all__ = ["SampleScores", "cached", "draw_samples", "score_samples", "score_run", "run_nll"]
 
 
 def _metrics_code_hash() -> str:
@@ -60,21 +60,6 @@ def cached(run: Run, key: dict, compute: Callable[[], dict]) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps({"key": key, "value": value}, indent=1).encode())
     return value
-
-
-def run_fid(run: Run, model, n: int, *, reference: str, preview: bool = False, seed: int = 0) -> FIDResult:
-    """FID/KID of ``n`` samples of ``model`` (drawn with ``torch.Generator().manual_seed(seed)``) vs ``reference``.
-
-    See :func:`gm_lib.metrics.fid` for the protocol and errors; the result is cached per run.
-    """
-
-    def compute() -> dict:
-        with phase(f"FID {run.name} (N={n})"):
-            samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
-            return dataclasses.asdict(fid(samples, reference=reference, n=n, preview=preview))
-
-    key = {"metric": "fid", "n": n, "reference": reference, "preview": preview, "seed": seed}
-    return FIDResult(**cached(run, key, compute))
 
 
 def draw_samples(model, n: int, seed: int) -> Tensor:
@@ -132,8 +117,10 @@ def score_run(run: Run, model, n: int, *, reference: str, preview: bool = False,
         key["samples"] = hashlib.sha256(samples.detach().cpu().numpy().tobytes()).hexdigest()[:16]
 
     def compute() -> dict:
-        drawn = samples.detach().cpu() if samples is not None else draw_samples(model, n, seed)
-        return dataclasses.asdict(score_samples(drawn, reference, kid=kid, preview=preview, classifier=classifier))
+        with phase(f"FID {run.name} (N={n})"):  # shown by `make report`
+            drawn = samples.detach().cpu() if samples is not None else draw_samples(model, n, seed)
+            return dataclasses.asdict(score_samples(drawn, reference, kid=kid, preview=preview,
+                                                    classifier=classifier))
 
     value = cached(run, key, compute)
     return SampleScores(**(value | {"fid": FIDResult(**value["fid"])}))
