@@ -117,7 +117,7 @@ def score_run(run: Run, model, n: int, *, reference: str, preview: bool = False,
         key["samples"] = hashlib.sha256(samples.detach().cpu().numpy().tobytes()).hexdigest()[:16]
 
     def compute() -> dict:
-        with phase(f"FID {run.name} (N={n})"):  # shown by `make report`
+        with phase(f"FID {run.name} (N={n})", kind="evaluation"):  # shown by `make report`
             drawn = samples.detach().cpu() if samples is not None else draw_samples(model, n, seed)
             return dataclasses.asdict(score_samples(drawn, reference, kid=kid, preview=preview,
                                                     classifier=classifier))
@@ -133,9 +133,10 @@ def run_nll(run: Run, model, x: Tensor, k: int, seed: int = 0) -> LikelihoodResu
     """
 
     def compute() -> dict:
-        result = importance_sampled_log_likelihood(
-            model, x.to(model.device), k=k, generator=torch.Generator().manual_seed(seed)
-        )
+        with phase(f"NLL {run.name} (N={len(x)}, K={k})", kind="evaluation"):
+            result = importance_sampled_log_likelihood(
+                model, x.to(model.device), k=k, generator=torch.Generator().manual_seed(seed)
+            )
         return {"per_image": result.per_image.tolist(), "mean": result.mean, "stderr": result.stderr, "k": result.k}
 
     checksum = hashlib.sha256(x.detach().cpu().numpy().tobytes()).hexdigest()[:16]

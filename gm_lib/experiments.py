@@ -61,7 +61,8 @@ class Run:
 def train_run(run: Run, force: bool = False, progress: bool = True):
     """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``."""
     budget = None if run.train.max_minutes is None else 60 * run.train.max_minutes
-    with phase(f"training {run.name}", total=run.train.steps, budget_s=budget):  # shown by `make report`
+    # The phase is shown by `make report`, and its time is counted as training there.
+    with phase(f"training {run.name}", total=run.train.steps, budget_s=budget, kind="training"):
         return get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force,
                             progress=progress)
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from gm_lib.data import ImageDataset
+from gm_lib.progress import phase
 
 __all__ = [
     "PERTURBATION_EPS",
@@ -118,4 +119,5 @@ def tsne_embedding(z: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np
     from sklearn.manifold import TSNE
 
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
-    return tsne.fit_transform(np.asarray(z, dtype=np.float32))
+    with phase(f"t-SNE of {len(z)} codes", kind="evaluation"):
+        return tsne.fit_transform(np.asarray(z, dtype=np.float32))

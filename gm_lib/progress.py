@@ -6,6 +6,10 @@ step 120 of 400) to a small JSON file named by ``$GM_PROGRESS_FILE``, and the ru
 (:mod:`gm_lib.report.progress`) polls it and draws one tqdm line. Without the variable (a notebook in
 JupyterLab, a test) every call here is a no-op.
 
+Phases of a ``kind`` (``"training"``, ``"evaluation"``) also add their wall time to :func:`time_spent`, with or
+without the variable: a notebook's :class:`gm_lib.results.Recorder` saves the split, and ``make report`` prints
+the totals, so one sees whether evaluation costs more than training.
+
 File format, replaced atomically on each write::
 
     {"phase": "training ae_mnist_vae", "done": 120, "total": 400, "unit": "step",
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-__all__ = ["PROGRESS_ENV", "report_phase", "phase", "TrainingBar", "read_progress"]
+__all__ = ["PROGRESS_ENV", "PHASE_KINDS", "report_phase", "phase", "time_spent", "TrainingBar", "read_progress"]
 
 PROGRESS_ENV = "GM_PROGRESS_FILE"
 _MIN_INTERVAL_S = 0.5  # a write costs ~0.1 ms; twice a second is plenty for a terminal line
@@ -33,6 +37,9 @@ _label: ContextVar[str | None] = ContextVar("gm_progress_label", default=None)
 _last_write = 0.0
 _current = ("", 0.0)  # (label, time it started): the runner derives the phase's rate from it
 _budget: float | None = None  # the current phase's time budget (s), if it has one
+PHASE_KINDS = ("training", "evaluation")
+_spent = dict.fromkeys(PHASE_KINDS, 0.0)  # wall seconds in this process, outermost kinded phases only
+_timing: ContextVar[bool] = ContextVar("gm_progress_timing", default=False)  # inside a kinded phase already
 
 
 def report_phase(label: str, done: int = 0, total: int | None = None, unit: str = "step", force: bool = False,
@@ -60,15 +67,35 @@ def report_phase(label: str, done: int = 0, total: int | None = None, unit: str 
 
 
 @contextmanager
-def phase(label: str, total: int | None = None, unit: str = "step", budget_s: float | None = None) -> Iterator[None]:
-    """Name what the code inside does (e.g. ``"FID gan_mnist_dcgan"``); a :class:`TrainingBar` inside adopts it."""
-    token = _label.set(label)
+def phase(label: str, total: int | None = None, unit: str = "step", budget_s: float | None = None,
+          kind: str | None = None) -> Iterator[None]:
+    """Name what the code inside does (e.g. ``"FID gan_mnist_dcgan"``); a :class:`TrainingBar` inside adopts it.
+
+    ``kind`` (one of :data:`PHASE_KINDS`) adds the phase's wall time to :func:`time_spent`; a kinded phase
+    inside another counts once, as the outer one's kind (the classifier FID inside a training loop is training).
+
+    Raises:
+        ValueError: ``kind`` is not None or one of :data:`PHASE_KINDS`.
+    """
+    if kind is not None and kind not in PHASE_KINDS:
+        raise ValueError(f"phase kind must be one of {PHASE_KINDS} or None, got {kind!r}")
+    timed = kind is not None and not _timing.get()
+    tokens = (_label.set(label), _timing.set(_timing.get() or timed))
     report_phase(label, 0, total, unit, force=True, budget_s=budget_s)
+    start = time.perf_counter()
     try:
         yield
     finally:
-        _label.reset(token)
+        if timed:
+            _spent[kind] += time.perf_counter() - start
+        _label.reset(tokens[0])
+        _timing.reset(tokens[1])
         report_phase("", force=True)  # phase over: the runner shows the running cell again
+
+
+def time_spent() -> dict[str, float]:
+    """Wall seconds this process spent in phases of each kind so far: ``{"training": 812.4, "evaluation": 95.1}``."""
+    return dict(_spent)
 
 
 class TrainingBar(tqdm):

@@ -22,6 +22,7 @@ results.json schema (``schema: 1``)::
       "versions": {"python": ..., "torch": ..., "torchvision": ..., "numpy": ..., "gm_lib": ...},
       "git_commit": "<sha>[-dirty]" | "unknown",
       "wall_time_s": 123.4,
+      "time_s": {"training": 80.2, "evaluation": 30.1},   # wall seconds in gm_lib.progress phases of each kind
       "timestamp": "2025-01-01T12:00:00+00:00"
     }
 
@@ -53,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from gm_lib.paths import repo_root
+from gm_lib.progress import time_spent
 
 __all__ = ["RESULTS_FILE", "SCHEMA_VERSION", "Recorder", "load_results", "collect_versions", "git_commit"]
 
@@ -85,6 +87,7 @@ class Recorder:
         self.notes: list[str] = []
         self.training: dict[str, dict[str, Any]] = {}
         self._start = time.perf_counter()
+        self._spent_at_start = time_spent()  # a notebook re-run in one kernel counts only its own time
 
     def figure(self, fig: Any, name: str, caption: str, dpi: int = 120) -> Path:
         """Save a matplotlib figure as ``<output_dir>/<name>.png`` and register it; returns the path."""
@@ -139,6 +142,7 @@ class Recorder:
             "versions": collect_versions(),
             "git_commit": git_commit(),
             "wall_time_s": round(wall_time if wall_time is not None else time.perf_counter() - self._start, 3),
+            "time_s": {kind: round(s - self._spent_at_start[kind], 3) for kind, s in time_spent().items()},
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from gm_lib.losses import fgan_hellinger_bound, gradient_penalty, wgan_critic_loss
 from gm_lib.nets import MLP
+from gm_lib.progress import phase
 
 __all__ = [
     "Estimate",
@@ -168,4 +169,5 @@ def _summarise(values: Sequence[float]) -> Estimate:
 
 def estimate_curve(thetas: Sequence[float], divergence: Divergence, **kwargs) -> list[Estimate]:
     """:func:`estimate_divergence` at each θ (same keyword arguments, same seed each point)."""
-    return [estimate_divergence(theta, divergence, **kwargs) for theta in thetas]
+    with phase(f"{divergence} critics, {len(thetas)} values of θ", kind="training"):  # the critic is the estimator
+        return [estimate_divergence(theta, divergence, **kwargs) for theta in thetas]

@@ -75,3 +75,68 @@ def test_time_left_of_a_phase_is_capped_by_its_time_budget(progress_file):
         assert display._time_left(elapsed=10.0, state=state) == pytest.approx(2.0)
     with progress.phase("training z", total=40, budget_s=12.0):
         assert progress.read_progress(progress_file)["budget_s"] == 12.0
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A fake perf_counter that only moves when the test says so."""
+    now = [1000.0]
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(progress, "_spent", dict.fromkeys(progress.PHASE_KINDS, 0.0))
+    return now
+
+
+def test_kinded_phases_add_their_time_and_a_nested_one_counts_once_as_the_outer_kind(clock):
+    with progress.phase("training vae", kind="training"):
+        clock[0] += 30
+        with progress.phase("FID inside training", kind="evaluation"):  # e.g. a validation metric
+            clock[0] += 5
+    with progress.phase("FID vae", kind="evaluation"):
+        clock[0] += 7
+    with progress.phase("figures"):  # no kind: "other" time, not counted
+        clock[0] += 100
+    assert progress.time_spent() == {"training": 35.0, "evaluation": 7.0}
+
+
+def test_a_phase_kind_outside_the_known_ones_is_refused():
+    with pytest.raises(ValueError, match="phase kind must be one of"):
+        with progress.phase("x", kind="sampling"):
+            pass
+
+
+def test_recorder_saves_only_the_time_spent_since_it_was_made(clock, tmp_path):
+    from gm_lib.results import Recorder
+
+    with progress.phase("training earlier notebook", kind="training"):
+        clock[0] += 50  # before this notebook's Recorder: not its time
+    rec = Recorder(tmp_path, "run", "smoke", 0)
+    with progress.phase("training", kind="training"):
+        clock[0] += 12
+    with progress.phase("FID", kind="evaluation"):
+        clock[0] += 3
+    assert rec.to_dict(wall_time=20.0)["time_s"] == {"training": 12.0, "evaluation": 3.0}
+
+
+def test_report_time_split_sums_runs_and_flags_evaluation_costlier_than_training(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from gm_lib.report.timing import describe_time_split, time_split
+
+    def outcome(name, status, training, evaluation, wall):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "results.json").write_text(json.dumps(
+            {"time_s": {"training": training, "evaluation": evaluation}, "wall_time_s": wall}))
+        return SimpleNamespace(status=status, output_dir=folder, wall_time_s=None)
+
+    runs = [outcome("a", "ok", 600, 120, 800), outcome("b", "cached", 60, 300, 420),
+            outcome("c", "failed", 999, 999, 9999), SimpleNamespace(status="unavailable", output_dir=tmp_path / "d")]
+    runs[0].wall_time_s = 900.0  # the runner's own measure (kernel start-up included) wins over the notebook's
+    minutes, executed, cached = time_split(runs)
+    assert minutes == pytest.approx({"training": 11.0, "evaluation": 7.0, "other": 4.0, "total": 22.0})
+    assert (executed, cached) == (1, 1)
+    line = describe_time_split(runs)
+    assert "training 11.0 min, evaluation 7.0 min, other 4.0 min" in line and "1 run(s) not re-executed" in line
+    assert "evaluation cost more" not in line
+    assert "evaluation cost more than training" in describe_time_split(runs[1:2])

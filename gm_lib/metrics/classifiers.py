@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from gm_lib.checkpoint import atomic_write
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
+from gm_lib.progress import phase
 
 __all__ = [
     "ClassifierConfig",
@@ -138,7 +139,8 @@ def get_classifier(
     from gm_lib.data import load_dataset
 
     shape = load_dataset(dataset, "test", n=1).shape
-    model = train_classifier(config)
+    with phase(f"training the {dataset} domain classifier", kind="evaluation"):  # it serves metrics only
+        model = train_classifier(config)
     payload = {"config": asdict(config), "image_shape": shape, "state_dict": model.state_dict(),
                "test_accuracy": model.test_accuracy}
     atomic_write(path, obj=payload)  # the project's one writer: all-or-nothing, readable like every other file

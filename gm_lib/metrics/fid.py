@@ -43,6 +43,7 @@ from gm_lib.metrics.feature_distances import (
 from gm_lib.metrics.inception import WEIGHTS_NAME
 from gm_lib.metrics.inception_backends import feature_extractor, resolve_backend
 from gm_lib.paths import cache_dir, data_root
+from gm_lib.progress import phase
 
 __all__ = [
     "MIN_FID_SAMPLES",
@@ -337,9 +338,10 @@ def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> 
     path = _stats_dir() / f"{_stats_tag(dataset, 'floor', n, preview)}-{_FLOOR_VERSION}{'-kid' if kid else ''}.json"
     if path.is_file():
         return FIDResult(**json.loads(path.read_text()))
-    train = reference_statistics(f"{dataset}:train", n, preview=preview)
-    test = reference_statistics(f"{dataset}:test", n, preview=preview)
-    result = score_features(train.features.astype(np.float64), test, kid, preview, train.spec, train.backend)
+    with phase(f"FID floor {dataset} (N={n})", kind="evaluation"):  # shown by `make report`
+        train = reference_statistics(f"{dataset}:train", n, preview=preview)
+        test = reference_statistics(f"{dataset}:test", n, preview=preview)
+        result = score_features(train.features.astype(np.float64), test, kid, preview, train.spec, train.backend)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(dataclasses.asdict(result), indent=1))
     os.replace(tmp, path)

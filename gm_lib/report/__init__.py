@@ -45,6 +45,7 @@ from gm_lib.report.run import (
     previous_outcome,
     resolve_device,
 )
+from gm_lib.report.timing import describe_time_split
 from gm_lib.results import git_commit
 
 __all__ = ["main", "parse_args"]
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                             datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), git_commit())
     paths = write_report(outcomes, context, reports_dir)
     print(f"report: {paths['md']}, {paths['html'].name}, {paths['pdf'].name} ({time.perf_counter() - start:.0f} s)")
+    print(describe_time_split(outcomes))
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:
         print(f"error: {o.spec.name}: {o.spec.notebook} failed in {o.cell or 'setup'}: {o.reason}", file=sys.stderr)
