@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test report lab bench bench-precision clean-report
+.PHONY: help setup test test-fast report lab bench bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -35,9 +35,13 @@ $(VENV)/.requirements-installed: requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $@
 
-test:  ## Lint (ruff) and run the test suite (pytest)
-	$(BIN)/ruff check gm_lib tests bench
+test:  ## Lint (ruff: library, tests, benches, notebooks) and run the whole test suite (pytest), as CI does
+	$(BIN)/ruff check gm_lib tests bench notebooks
 	$(BIN)/python -m pytest
+
+test-fast:  ## The inner loop: lint and the tests not marked slow (no papermill report, no subprocess resume)
+	$(BIN)/ruff check gm_lib tests bench notebooks
+	$(BIN)/python -m pytest -m "not slow"
 
 report:  ## Re-run the notebooks (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm
 	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(REPORT_ARGS)
