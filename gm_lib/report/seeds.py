@@ -22,9 +22,15 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Spread", "merge_results", "merge_table", "is_tie", "compare_best"]
+from gm_lib.profiles import PROFILES
+
+__all__ = ["Spread", "merge_results", "merge_table", "is_tie", "compare_best", "seeds_paragraph", "ties_paragraph"]
 
 _REL_EQUAL = 1e-9  # seeds whose values agree to this relative tolerance recorded the same number
+RANKED_KINDS = {"fid": "FID", "kid": "KID", "nll": "NLL"}  # metric kinds (lower is better) ranked by ties_paragraph
+TIE_RULE = ("Rule: two models **tie** when their means differ by less than the sum of their seed sds "
+            "(|Δ mean| < sd₁ + sd₂: their ±1 sd intervals overlap). A crude rule for 2-3 seeds: it says which "
+            "orderings a change of seed alone could produce, not which differences are significant.")
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,45 @@ def compare_best(scores: dict[str, Spread], what: str, lower_is_better: bool = T
                 f"spread {spread:.3g} (sum of sds), so neither is the better model at these seeds.")
     return (f"{what}: {best} ({a}) is {word}, ahead of {second} ({b}) by {gap:.3g}, more than the seed spread "
             f"{spread:.3g} (sum of sds).")
+
+
+def seeds_paragraph(profile: str, seeds: tuple[int, ...] | list[int]) -> str:
+    """The report header's sentence on the seeds: how many, the profile's default, how numbers are shown."""
+    default = PROFILES[profile].seeds if profile in PROFILES else 1
+    words = f"{default} seed{'s' if default > 1 else ''}"
+    listed = ", ".join(map(str, seeds))
+    if len(seeds) == 1:
+        return (f"**1 seed** ({listed}): the {profile} profile's default is {words} (`full`: 3). Every number is one "
+                "training run's, so no difference between models is tested against seed noise "
+                "(`make report SEEDS=0,1,2` shows mean ± sd over seeds).")
+    return (f"**{len(seeds)} seeds** ({listed}); the {profile} profile's default is {words}. Every number that "
+            "varies between seeds is shown as mean ± sample sd (ddof = 1) over the seeds that recorded it "
+            "(`(n=k)` when fewer); a number equal in every seed is shown once. Figures and notebook notes are "
+            f"those of the first seed ({seeds[0]}).")
+
+
+def ties_paragraph(results: dict[str, dict[str, Any] | None], seeds: tuple[int, ...] | list[int]) -> str:
+    """Per run and score (FID, KID, NLL): its best two models, a win or a tie (:func:`compare_best`), as markdown.
+
+    Args:
+        results: run name -> merged results (:func:`merge_results`), None for a run without results.
+        seeds: the report's seeds; with one, the paragraph says that no ranking is tested.
+    """
+    if len(seeds) == 1:
+        return "One seed: no ranking in this report is tested against seed noise, so none is called a win or a tie."
+    lines = []
+    for run, data in results.items():
+        metrics, meta = (data or {}).get("metrics", {}), (data or {}).get("metric_meta", {})
+        for kind, what in RANKED_KINDS.items():
+            scores = {meta.get(name, {}).get("model") or name.partition("/")[2]: value
+                      for name, value in metrics.items()
+                      if name.partition("/")[0] == kind and name.partition("/")[2] != "real"}
+            sentence = compare_best(scores, what)
+            if sentence:
+                lines.append(f"- {run}: {sentence}")
+    if not lines:
+        return TIE_RULE + " No run recorded two models' FID, KID or NLL over two seeds or more."
+    return TIE_RULE + "\n\n" + "\n".join(lines)
 
 
 def _merge_values(values: list[Any]) -> Any:
