@@ -18,7 +18,7 @@ from gm_lib.paths import repo_root
 from gm_lib.profiles import PROFILES
 from gm_lib.report import main, resolve_seeds
 from gm_lib.report.build import ReportContext, render_markdown
-from gm_lib.report.run import Outcome, RunSpec, check_kernel, run_paths
+from gm_lib.report.run import Outcome, RunSpec, check_kernel, previous_outcome, run_paths
 from gm_lib.report.seeds import Spread, compare_best, is_tie, merge_results, merge_table
 from gm_lib.results import Recorder, load_results
 
@@ -88,6 +88,8 @@ def test_tie_when_the_gap_is_inside_the_sum_of_sds() -> None:
     tie = compare_best({"A": Spread((0.1, 0.2)), "B": Spread((0.2, 0.7))}, "KID")  # 0.3 < 0.0707 + 0.354
     assert tie.startswith("KID: **tie** between A (0.1500 ± 0.0707) and B (0.450 ± 0.354): the gap 0.3 is inside")
     assert compare_best({"A": Spread((1.0,)), "B": Spread((2.0, 3.0))}, "FID") is None  # one side has no spread
+    accuracy = compare_best({"A": Spread((0.70, 0.72)), "B": Spread((0.80, 0.82))}, "kNN", lower_is_better=False)
+    assert accuracy.startswith("kNN: B (0.8100 ± 0.0141) is highest, ahead of A (0.7100 ± 0.0141) by 0.1")
 
 
 def test_report_over_two_seeds_shows_mean_sd_seed_count_and_ties(tmp_path: Path) -> None:
@@ -125,11 +127,15 @@ def test_profile_seed_defaults_and_the_seeds_option() -> None:
     assert "integers separated by commas" in err.getvalue()
 
 
-def test_one_seed_keeps_todays_paths_and_several_get_their_own() -> None:
-    figures, reports = Path("/f"), Path("/r")
-    assert run_paths("toy", 0, figures, reports, per_seed=False) == (Path("/f/toy"), Path("/r/executed/toy.ipynb"))
-    assert run_paths("toy", 2, figures, reports, per_seed=True) == (Path("/f/toy/seed2"),
-                                                                    Path("/r/executed/toy-seed2.ipynb"))
+def test_one_seed_keeps_todays_paths_and_several_get_their_own(tmp_path: Path) -> None:
+    figures, reports = tmp_path / "f", tmp_path / "r"
+    assert run_paths("toy", 0, figures, reports, per_seed=False) == (figures / "toy", reports / "executed/toy.ipynb")
+    assert run_paths("toy", 2, figures, reports, per_seed=True) == (figures / "toy/seed2",
+                                                                    reports / "executed/toy-seed2.ipynb")
+    # A run left out by --only: a one-seed report's results stand in for the seed they were recorded at.
+    Recorder(figures / "gan_run", "gan_run", "smoke", seed=0).save()
+    assert previous_outcome(SPEC, figures, reports, 0, per_seed=True).output_dir == figures / "gan_run"
+    assert previous_outcome(SPEC, figures, reports, 1, per_seed=True).output_dir == figures / "gan_run" / "seed1"
 
 
 @pytest.mark.slow

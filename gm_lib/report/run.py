@@ -233,8 +233,17 @@ def expected_seconds(spec: RunSpec, profile: str, output_dir: Path) -> float | N
 def previous_outcome(
     spec: RunSpec, figures_dir: Path, reports_dir: Path, seed: int | None = None, per_seed: bool = False,
 ) -> Outcome:
-    """A run left out by ``--only``: its earlier results.json at ``seed`` (see :func:`run_paths`) when there is one."""
+    """A run left out by ``--only``: its earlier results.json at ``seed`` (see :func:`run_paths`) when there is one.
+
+    With ``per_seed``, a one-seed report's results (``<figures>/<run>/``) stand in for a seed folder that is
+    missing when they were recorded at that seed, so ``SEEDS=0,1 ONLY=toy`` after a plain report still shows
+    the other runs (at seed 0 only, as their sections say).
+    """
     output_dir, executed = run_paths(spec.name, seed or 0, figures_dir, reports_dir, per_seed)
+    if per_seed and not (output_dir / RESULTS_FILE).is_file():
+        single_dir, single_executed = run_paths(spec.name, seed or 0, figures_dir, reports_dir, False)
+        if _recorded_seed(single_dir) == seed:
+            output_dir, executed = single_dir, single_executed
     found = (output_dir / RESULTS_FILE).is_file()
     reason = "not selected by --only; showing its previous results" if found else "not selected by --only"
     return Outcome(spec, "not_selected", output_dir, executed if executed.is_file() else None,
@@ -308,6 +317,13 @@ def _is_current(output_dir: Path, executed: Path, stamp: str) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     return recorded == stamp and (output_dir / RESULTS_FILE).is_file() and executed.is_file()
+
+
+def _recorded_seed(output_dir: Path) -> int | None:
+    try:
+        return int(json.loads((output_dir / RESULTS_FILE).read_text())["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _recorded_wall_time(output_dir: Path) -> float | None:

@@ -27,7 +27,8 @@ from gm_lib.profiles import PROFILES
 __all__ = ["Spread", "merge_results", "merge_table", "is_tie", "compare_best", "seeds_paragraph", "ties_paragraph"]
 
 _REL_EQUAL = 1e-9  # seeds whose values agree to this relative tolerance recorded the same number
-RANKED_KINDS = {"fid": "FID", "kid": "KID", "nll": "NLL"}  # metric kinds (lower is better) ranked by ties_paragraph
+# Metric kinds ``<kind>/<model>`` that ties_paragraph ranks: (name, lower is better).
+RANKED_KINDS = {"fid": ("FID", True), "kid": ("KID", True), "nll": ("NLL", True), "knn": ("kNN accuracy", False)}
 TIE_RULE = ("Rule: two models **tie** when their means differ by less than the sum of their seed sds "
             "(|Δ mean| < sd₁ + sd₂: their ±1 sd intervals overlap). A crude rule for 2-3 seeds: it says which "
             "orderings a change of seed alone could produce, not which differences are significant.")
@@ -160,7 +161,8 @@ def seeds_paragraph(profile: str, seeds: tuple[int, ...] | list[int]) -> str:
 
 
 def ties_paragraph(results: dict[str, dict[str, Any] | None], seeds: tuple[int, ...] | list[int]) -> str:
-    """Per run and score (FID, KID, NLL): its best two models, a win or a tie (:func:`compare_best`), as markdown.
+    """Per run and score (FID, KID, NLL, kNN accuracy of the latent codes): its best two models, a win or a tie
+    (:func:`compare_best`), as markdown.
 
     Args:
         results: run name -> merged results (:func:`merge_results`), None for a run without results.
@@ -171,15 +173,15 @@ def ties_paragraph(results: dict[str, dict[str, Any] | None], seeds: tuple[int, 
     lines = []
     for run, data in results.items():
         metrics, meta = (data or {}).get("metrics", {}), (data or {}).get("metric_meta", {})
-        for kind, what in RANKED_KINDS.items():
+        for kind, (what, lower_is_better) in RANKED_KINDS.items():
             scores = {meta.get(name, {}).get("model") or name.partition("/")[2]: value
                       for name, value in metrics.items()
                       if name.partition("/")[0] == kind and name.partition("/")[2] != "real"}
-            sentence = compare_best(scores, what)
+            sentence = compare_best(scores, what, lower_is_better)
             if sentence:
                 lines.append(f"- {run}: {sentence}")
     if not lines:
-        return TIE_RULE + " No run recorded two models' FID, KID or NLL over two seeds or more."
+        return TIE_RULE + " No run recorded two models' FID, KID, NLL or kNN accuracy over two seeds or more."
     return TIE_RULE + "\n\n" + "\n".join(lines)
 
 
