@@ -55,6 +55,8 @@ class Profile:
         snapshot_every: generator steps between saved GAN sample grids.
         precision: "auto" (each family in bf16 only where that keeps its quality and is faster on the
             device, see :func:`gm_lib.train.resolve_precision`), or "fp32" / "bf16" for every run.
+        seeds: how many seeds ``make report`` runs each notebook with unless ``SEEDS=`` says otherwise (the
+            manifest's seed and the next ones); the report shows mean ± sd over them. Not read by notebooks.
     """
 
     name: ProfileName
@@ -76,6 +78,7 @@ class Profile:
     tsne_n: int
     snapshot_every: int
     precision: Precision
+    seeds: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (tuples become lists)."""
@@ -98,7 +101,7 @@ PROFILES: dict[str, Profile] = {
         gan_steps={"dcgan": 30, "wgan": 10, "wgan_gp": 10, "vae": 60}, batch_size=32, gan_batch_size=32, max_minutes=5,
         nll_k=20, nll_n=50, fid_n=64, fid_preview=True,
         toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,
-        precision="auto",
+        precision="auto", seeds=1,
     ),
     # Measured here (2 idle cores, before the OpenVINO FID backend, which is 1.4-2.2x faster): Inception features
     # 60 ms/image plus ~15 s of sqrtm per FID (now ~1 s: eigenvalues), the importance-sampled NLL 8 images/s at
@@ -109,14 +112,14 @@ PROFILES: dict[str, Profile] = {
         gan_steps=_GAN_STEPS_EQUAL_CPU, batch_size=100, gan_batch_size=64,
         max_minutes=30.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
-        precision="auto",
+        precision="auto", seeds=1,
     ),
     "full": Profile(
         name="full", train_subset=None, eval_subset=None, vae_steps=300_000, ae_steps=60_000,
         gan_steps={"dcgan": 100_000, "wgan": 100_000, "wgan_gp": 100_000, "vae": 100_000}, batch_size=100,
         gan_batch_size=64, max_minutes=None, nll_k=5_000, nll_n=10_000, fid_n=10_000, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=2_000, toy_eval_batches=50, tsne_n=10_000, snapshot_every=5_000,
-        precision="auto",
+        precision="auto", seeds=3,
     ),
 }
 

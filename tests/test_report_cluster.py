@@ -47,6 +47,33 @@ def test_submitit_jobs_run_each_notebook_and_respect_after(tmp_path):
     assert "| [second](#run-second) |" in (tmp_path / "reports" / "report.md").read_text()
 
 
+@pytest.mark.slow
+def test_submitit_jobs_run_each_seed_and_wait_for_the_same_seed(tmp_path):
+    """SEEDS=3,4: one job per run and seed, each into its seed's folder; 'after' holds seed by seed."""
+    check_kernel()
+    runs = [{"name": "first", "notebook": str(FIXTURE)},
+            {"name": "second", "notebook": str(FIXTURE), "after": ["first"]}]
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(json.dumps({"seed": 0, "runs": runs}))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        status = main(["--profile", "smoke", "--executor", "submitit-local", "--manifest", str(manifest), "--seeds",
+                       "3,4", "--reports-dir", str(tmp_path / "reports"), "--figures-dir", str(tmp_path / "figures")])
+    text = out.getvalue()
+    assert status == 0, text
+    assert text.count("submitted ") == 4 and "submitted second seed 4 (fixture_ok.ipynb) as job" in text
+    for name in ("first", "second"):
+        for seed in (3, 4):
+            results = json.loads((tmp_path / "figures" / name / f"seed{seed}" / "results.json").read_text())
+            assert results["seed"] == seed
+    executed = tmp_path / "reports" / "executed"
+    for seed in (3, 4):
+        _, first_end = _papermill_times(executed / f"first-seed{seed}.ipynb")
+        second_start, _ = _papermill_times(executed / f"second-seed{seed}.ipynb")
+        assert second_start >= first_end
+    assert "Profile **smoke** · seeds 3, 4 (n=2)" in (tmp_path / "reports" / "report.md").read_text()
+
+
 def test_manifest_after_must_name_an_earlier_run(tmp_path):
     manifest = tmp_path / "m.yaml"
     manifest.write_text(json.dumps({"runs": [{"name": "a", "notebook": str(FIXTURE), "after": ["b"]},

@@ -3,6 +3,10 @@
 Markdown → HTML with mistune (already a dependency of nbconvert); HTML → PDF with WeasyPrint
 (pure Python over the system's Pango). Figures are referenced by paths relative to the reports
 folder, so the same ``report.md``/``report.html`` show them in place and WeasyPrint embeds them.
+
+With several seeds the runner hands over one outcome per run and seed; each run's results.json files are
+merged by :func:`gm_lib.report.seeds.merge_results` (numbers as mean ± sd over the seeds, figures and notes
+of the first seed), and the summary says which of its rankings are ties within the seed spread.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from gm_lib.report.published import published_table
 from gm_lib.report.run import Outcome
+from gm_lib.report.seeds import Spread, merge_results, seeds_paragraph, ties_paragraph
 from gm_lib.results import RESULTS_FILE, load_results
 
 __all__ = ["ReportContext", "SUMMARY_KINDS", "write_report", "render_markdown", "markdown_to_html", "html_to_pdf"]
@@ -42,7 +47,7 @@ _INTRO = (
 
 @dataclass(frozen=True)
 class ReportContext:
-    """Facts about this invocation of the report, printed in its header."""
+    """Facts about this invocation of the report, printed in its header; ``seeds`` empty means ``(seed,)``."""
 
     profile: str
     seed: int
@@ -51,6 +56,7 @@ class ReportContext:
     wall_time_s: float
     generated: str
     git_commit: str
+    seeds: tuple[int, ...] = ()
 
 
 def write_report(outcomes: list[Outcome], context: ReportContext, reports_dir: Path) -> dict[str, Path]:
@@ -65,28 +71,38 @@ def write_report(outcomes: list[Outcome], context: ReportContext, reports_dir: P
 
 
 def render_markdown(outcomes: list[Outcome], context: ReportContext, reports_dir: Path) -> str:
-    """The whole report as markdown (sections: header, runs, summary, floor, references, one per run, provenance)."""
-    results = {o.spec.name: _results_of(o) for o in outcomes}
+    """The whole report as markdown (sections: header, runs, summary, floor, references, one per run, provenance).
+
+    ``outcomes``: one per run, or one per run and seed (a run's seeds merged into mean ± sd).
+    """
+    seeds = context.seeds or (context.seed,)
+    groups = _group(outcomes)
+    results = {name: _merged_results(group) for name, group in groups.items()}
+    leads = [_lead(group) for group in groups.values()]
+    several = len(seeds) > 1
     parts = [
         "# gm-lab report: deep generative models",
         _INTRO,
-        f"Profile **{context.profile}** · seed {context.seed} · device {context.device} · "
+        f"Profile **{context.profile}** · {_seed_words(seeds)} · device {context.device} · "
         f"precision {context.precision} · "
         f"commit `{_short(context.git_commit)}` · generated {context.generated} · "
         f"report wall time {_minutes(context.wall_time_s)}",
+        seeds_paragraph(context.profile, seeds),
         "## Runs",
-        _status_table(outcomes, reports_dir),
-        *_problem_lists(outcomes, reports_dir),
+        _status_table(groups, reports_dir),
+        *_problem_lists(outcomes, reports_dir, several),
         "## Summary across models",
-        _summary_table(outcomes, results),
+        _summary_table(leads, results),
+        "### Seed spread: wins and ties",
+        ties_paragraph({o.spec.name: results[o.spec.name] for o in leads}, seeds),
         "## Real-vs-real FID floor",
-        _floor(outcomes, results),
+        _floor(leads, results),
         "## Published numbers",
         (Path(__file__).with_name("references.md")).read_text(encoding="utf-8").strip(),
     ]
-    for outcome in outcomes:
-        parts += _run_section(outcome, results[outcome.spec.name], reports_dir)
-    parts += ["## Provenance", _provenance_table(outcomes, results)]
+    for lead in leads:
+        parts += _run_section(lead, _group_status(groups[lead.spec.name]), results[lead.spec.name], reports_dir)
+    parts += ["## Provenance", _provenance_table(outcomes)]
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
@@ -123,22 +139,62 @@ def _results_of(outcome: Outcome) -> dict[str, Any] | None:
         return None
 
 
-def _status_table(outcomes: list[Outcome], reports_dir: Path) -> str:
+def _group(outcomes: list[Outcome]) -> dict[str, list[Outcome]]:
+    """Outcomes by run name, runs in the order given, seeds in the order given."""
+    groups: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.spec.name, []).append(outcome)
+    return groups
+
+
+def _merged_results(group: list[Outcome]) -> dict[str, Any] | None:
+    """The run's results over the seeds that have them (:func:`merge_results`); None when no seed has any."""
+    pairs = [(data["seed"] if o.seed is None else o.seed, data) for o in group if (data := _results_of(o))]
+    return merge_results(pairs) if pairs else None
+
+
+def _lead(group: list[Outcome]) -> Outcome:
+    """The outcome a run's section shows (figures, notes): its first seed with results, else its first."""
+    return next((o for o in group if _results_of(o) is not None), group[0])
+
+
+def _group_status(group: list[Outcome]) -> str:
+    """``ok``, or per status the seeds it applies to when the seeds of a run ended differently."""
+    statuses = list(dict.fromkeys(o.status for o in group))
+    if len(statuses) == 1:
+        return _STATUS[statuses[0]]
+    return "; ".join(f"{_STATUS[s]}: {_seed_words([o.seed for o in group if o.status == s])}" for s in statuses)
+
+
+def _seed_words(seeds: Any) -> str:
+    seeds = list(seeds)
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))} (n={len(seeds)})"
+
+
+def _status_table(groups: dict[str, list[Outcome]], reports_dir: Path) -> str:
     rows = []
-    for o in outcomes:
-        executed = f"[notebook]({_rel(o.executed.with_suffix('.html'), reports_dir)})" if o.executed else "—"
-        wall = _minutes(o.wall_time_s) if o.wall_time_s is not None else "—"
-        rows.append([f"[{o.spec.name}](#{_anchor(o.spec.name)})", f"`{_nb(o)}`", _STATUS[o.status], wall, executed])
+    for name, group in groups.items():
+        links = [(o.seed, o.executed) for o in group if o.executed]
+        if len(group) == 1:
+            executed = f"[notebook]({_rel(links[0][1].with_suffix('.html'), reports_dir)})" if links else "—"
+        else:
+            executed = " ".join(f"[seed {s}]({_rel(e.with_suffix('.html'), reports_dir)})" for s, e in links) or "—"
+        walls = [o.wall_time_s for o in group if o.wall_time_s is not None]
+        wall = _minutes(sum(walls)) if walls else "—"  # all seeds together
+        rows.append([f"[{name}](#{_anchor(name)})", f"`{_nb(group[0])}`", _group_status(group), wall, executed])
     return _md_table(["run", "notebook", "status", "wall time", "executed"], rows)
 
 
-def _problem_lists(outcomes: list[Outcome], reports_dir: Path) -> list[str]:
+def _problem_lists(outcomes: list[Outcome], reports_dir: Path, several: bool = False) -> list[str]:
+    label = lambda o: f"{o.spec.name}** (seed {o.seed})" if several else f"{o.spec.name}**"  # noqa: E731
     parts = []
     skipped = [o for o in outcomes if o.status == "unavailable"]
     if skipped:
         parts.append("### Not run: data unavailable")
         parts.append("No other dataset is substituted; these runs are simply missing from the numbers below.")
-        parts.append("\n".join(f"- **{o.spec.name}** (`{_nb(o)}`): {o.reason}. **Fix:** {o.fix}" for o in skipped))
+        once = {o.spec.name: o for o in reversed(skipped)}  # one line a run: the reason is the data, not the seed
+        parts.append("\n".join(f"- **{o.spec.name}** (`{_nb(o)}`): {o.reason}. **Fix:** {o.fix}"
+                                for o in reversed(once.values())))
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         parts.append("### FAILED runs")
@@ -146,7 +202,7 @@ def _problem_lists(outcomes: list[Outcome], reports_dir: Path) -> list[str]:
         for o in failed:
             where = f" in {o.cell}" if o.cell else ""
             partial = f" Partial output: `{_rel(o.executed, reports_dir)}`." if o.executed else ""
-            lines.append(f"- **{o.spec.name}** FAILED{where} of `{_nb(o)}`: {_one_line(o.reason)}.{partial}")
+            lines.append(f"- **{label(o)} FAILED{where} of `{_nb(o)}`: {_one_line(o.reason)}.{partial}")
         parts.append("\n".join(lines))
     return parts
 
@@ -172,6 +228,8 @@ def _summary_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
     note = ("In brackets: N = samples (FID/KID: generated vs real images of that split; NLL: test images scored), "
             "k = importance samples, and the split. † marks a preview (N too small to report; smoke profile). "
             "FID is biased downwards in N: compare only equal N.")
+    if any(data and data.get("seeds") for data in results.values()):
+        note += " A cell with ± is the mean ± sample sd over the seeds named in the header."
     return _md_table(["run", "model", "dataset", *SUMMARY_KINDS.values()], rows) + "\n\n" + note
 
 
@@ -190,42 +248,66 @@ def _floor(outcomes: list[Outcome], results: dict[str, Any]) -> str:
             + "\n".join(lines))
 
 
-def _run_section(outcome: Outcome, data: dict[str, Any] | None, reports_dir: Path) -> list[str]:
+def _run_section(outcome: Outcome, status: str, data: dict[str, Any] | None, reports_dir: Path) -> list[str]:
+    """A run's own section; ``outcome`` is its lead seed's (figures, notes), ``data`` merged over its seeds."""
     spec = outcome.spec
     head = f'<h2 id="{_anchor(spec.name)}">{html.escape(spec.title or spec.name)} ({spec.name})</h2>'
-    parts = [head, f"Notebook `{_nb(outcome)}` · status **{_STATUS[outcome.status]}**", *_published(outcome, data)]
+    parts = [head, f"Notebook `{_nb(outcome)}` · status **{status}**", *_published(outcome, data)]
     if outcome.status == "unavailable":
         return parts + [f"Not run: {outcome.reason}. **Fix:** {outcome.fix}"]
     if outcome.status == "failed":
         return parts + [f"FAILED{' in ' + outcome.cell if outcome.cell else ''}: {_one_line(outcome.reason)}"]
     if data is None:
         return parts + ["No results.json from an earlier run."]
-    parts.append(f"Profile {data['profile']} · seed {data['seed']} · notebook wall time {_minutes(data['wall_time_s'])}"
-                 f" · recorded {data['timestamp']}")
-    parts += _training_lines(data.get("training", {}))
+    seeds = data.get("seeds")
+    if seeds:
+        parts.append(f"Profile {data['profile']} · {_seed_words(seeds)} · notebook wall time "
+                     f"{_minutes(data['wall_time_s'])} per seed (mean) · tables and metrics: mean ± sd over the "
+                     f"seeds; figures and notes: seed {seeds[0]}, recorded {data['timestamp']}")
+    else:
+        parts.append(f"Profile {data['profile']} · seed {data['seed']} · notebook wall time "
+                     f"{_minutes(data['wall_time_s'])} · recorded {data['timestamp']}")
+    for seed_data in data.get("per_seed", [data]):  # a truncated model is flagged whichever seed it is
+        parts += _truncations(seed_data.get("training", {}), seed_data["seed"] if seeds else None)
+    parts += _training_lines(data.get("training", {}))[-1:]  # steps and minutes: the first seed's
     parts += data.get("notes", [])
     for fig in data["figures"]:
         path = _rel(outcome.output_dir / fig["file"], reports_dir)
         parts.append(f"![{_one_line(fig['caption'])}]({path})\n\n*Figure ({fig['file']}): {fig['caption']}*")
     for name, table in data["tables"].items():
-        parts.append(f"**Table {name}.** {table.get('caption') or ''}".rstrip())
+        parts.append(f"**Table {name}.** {_table_caption(table)}".rstrip())
         parts.append(_md_table(table["columns"], [[_fmt(v) for v in row] for row in table["rows"]]))
     if data["metrics"]:
         meta = data["metric_meta"]
         rows = [[f"`{n}`", _fmt(v), _protocol(meta.get(n, {})) or "—"] for n, v in data["metrics"].items()]
-        parts += ["**Metrics.**", _md_table(["metric", "value", "protocol"], rows)]
+        value = f"mean ± sd (n={len(seeds)})" if seeds else "value"
+        parts += ["**Metrics.**", _md_table(["metric", value, "protocol"], rows)]
     return parts
+
+
+def _table_caption(table: dict[str, Any]) -> str:
+    caption = table.get("caption") or ""
+    if table.get("mismatch"):
+        return f"{caption} (Not merged over seeds: {table['mismatch']}.)".strip()
+    if table.get("n_seeds"):
+        return f"{caption} (Mean ± sd over n={table['n_seeds']} seeds; values equal in every seed shown once.)".strip()
+    return caption
 
 
 def _training_lines(training: dict[str, dict[str, Any]]) -> list[str]:
     """A warning per truncated model, then one line with every model's steps and training minutes."""
     if not training:
         return []
-    lines = [f"**TRUNCATED: {label} stopped at step {t['steps']} of {t['target_steps']}** (the max_minutes safety "
-             "guard); its numbers are not the profile's. Re-run `make report` to resume it."
-             for label, t in training.items() if t["truncated"]]
     done = "; ".join(f"{label} {t['steps']:,} steps ({t['minutes']:.1f} min)" for label, t in training.items())
-    return lines + [f"Trained: {done}."]
+    return _truncations(training) + [f"Trained: {done}."]
+
+
+def _truncations(training: dict[str, dict[str, Any]], seed: int | None = None) -> list[str]:
+    """A warning per model the max_minutes guard stopped (naming the seed when given)."""
+    at = f" (seed {seed})" if seed is not None else ""
+    return [f"**TRUNCATED{at}: {label} stopped at step {t['steps']} of {t['target_steps']}** (the max_minutes "
+            "safety guard); its numbers are not the profile's. Re-run `make report` to resume it."
+            for label, t in training.items() if t["truncated"]]
 
 
 def _published(outcome: Outcome, data: dict[str, Any] | None) -> list[str]:
@@ -237,10 +319,11 @@ def _published(outcome: Outcome, data: dict[str, Any] | None) -> list[str]:
     return [f"**Published numbers beside this run.** {caption}", table]
 
 
-def _provenance_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
+def _provenance_table(outcomes: list[Outcome]) -> str:
+    """One row per run and seed, from that seed's own results.json."""
     rows = []
     for o in outcomes:
-        data = results[o.spec.name]
+        data = _results_of(o)
         if not data:
             rows.append([o.spec.name, _STATUS[o.status]] + ["—"] * 8)
             continue
@@ -265,6 +348,8 @@ def _dataset(outcome: Outcome, meta: dict[str, Any]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, Spread):
+        return str(value)
     if isinstance(value, bool) or value is None:
         return "—" if value is None else str(value)
     if isinstance(value, float):

@@ -3,7 +3,9 @@
 Each run gets the papermill parameters ``profile``, ``seed``, ``device``, ``precision``, ``output_dir``
 (``<figures>/<run>/``, where the notebook writes its figures and results.json) and ``run_name``,
 plus the manifest's own parameters. The executed notebook goes to ``<reports>/executed/<run>.ipynb``
-(also exported to ``.html``), partial output included when a cell raised.
+(also exported to ``.html``), partial output included when a cell raised. A report over several seeds
+executes each run once per seed into ``<figures>/<run>/seed<k>/`` and ``<reports>/executed/<run>-seed<k>.ipynb``
+(:func:`run_paths`); with one seed the paths above stay.
 
 Outcomes: ``ok``; ``cached`` (skipped: notebook file, parameters and gm_lib code unchanged since a
 successful run whose results.json is still there; ``--force`` re-runs); ``unavailable`` (the
@@ -19,7 +21,7 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +39,7 @@ __all__ = [
     "load_manifest",
     "check_kernel",
     "resolve_device",
+    "run_paths",
     "execute_run",
     "expected_seconds",
     "previous_outcome",
@@ -74,7 +77,11 @@ class Manifest:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one run; ``cell`` names the failing cell, ``reason``/``fix`` explain a skip or failure."""
+    """What happened to one run at one seed.
+
+    ``cell`` names the failing cell, ``reason``/``fix`` explain a skip or failure. ``seed`` is None for
+    outcomes made without one (older callers); the report then takes its own seed.
+    """
 
     spec: RunSpec
     status: Status
@@ -84,6 +91,7 @@ class Outcome:
     reason: str = ""
     fix: str = ""
     cell: str = ""
+    seed: int | None = None
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -140,16 +148,40 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def run_paths(name: str, seed: int, figures_dir: Path, reports_dir: Path, per_seed: bool) -> tuple[Path, Path]:
+    """``(output_dir, executed notebook)`` of run ``name`` at ``seed``, both absolute.
+
+    ``per_seed`` (a report over several seeds): ``<figures>/<name>/seed<k>/`` and
+    ``<reports>/executed/<name>-seed<k>.ipynb``, so the seeds do not overwrite each other; otherwise
+    ``<figures>/<name>/`` and ``<reports>/executed/<name>.ipynb`` as for a one-seed report.
+    """
+    if not per_seed:
+        return (figures_dir / name).absolute(), (reports_dir / "executed" / f"{name}.ipynb").absolute()
+    executed = reports_dir / "executed" / f"{name}-seed{seed}.ipynb"
+    return (figures_dir / name / f"seed{seed}").absolute(), executed.absolute()
+
+
 def execute_run(
     spec: RunSpec, *, profile: str, seed: int, device: str, reports_dir: Path, figures_dir: Path,
-    precision: str = "auto", force: bool = False, kernel: str = KERNEL,
+    precision: str = "auto", force: bool = False, kernel: str = KERNEL, per_seed: bool = False,
 ) -> Outcome:
-    """Run one notebook with papermill and classify the result (never raises for a notebook's own error)."""
+    """Run one notebook with papermill and classify the result (never raises for a notebook's own error).
+
+    ``per_seed``: write into the seed's own folders (:func:`run_paths`), for a report over several seeds.
+    """
+    outcome = _execute(spec, profile=profile, seed=seed, device=device, reports_dir=reports_dir,
+                       figures_dir=figures_dir, precision=precision, force=force, kernel=kernel, per_seed=per_seed)
+    return replace(outcome, seed=seed)
+
+
+def _execute(
+    spec: RunSpec, *, profile: str, seed: int, device: str, reports_dir: Path, figures_dir: Path,
+    precision: str, force: bool, kernel: str, per_seed: bool,
+) -> Outcome:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    output_dir = (figures_dir / spec.name).absolute()
-    executed = (reports_dir / "executed" / f"{spec.name}.ipynb").absolute()
+    output_dir, executed = run_paths(spec.name, seed, figures_dir, reports_dir, per_seed)
     params = {"profile": profile, "seed": seed, "device": device, "precision": precision,
               "output_dir": str(output_dir), "run_name": spec.name}
     params.update(spec.parameters)
@@ -198,14 +230,24 @@ def expected_seconds(spec: RunSpec, profile: str, output_dir: Path) -> float | N
     return None if minutes is None else 60.0 * minutes
 
 
-def previous_outcome(spec: RunSpec, figures_dir: Path, reports_dir: Path) -> Outcome:
-    """A run left out by ``--only``: shows its earlier results.json when there is one."""
-    output_dir = (figures_dir / spec.name).absolute()
-    executed = reports_dir / "executed" / f"{spec.name}.ipynb"
+def previous_outcome(
+    spec: RunSpec, figures_dir: Path, reports_dir: Path, seed: int | None = None, per_seed: bool = False,
+) -> Outcome:
+    """A run left out by ``--only``: its earlier results.json at ``seed`` (see :func:`run_paths`) when there is one.
+
+    With ``per_seed``, a one-seed report's results (``<figures>/<run>/``) stand in for a seed folder that is
+    missing when they were recorded at that seed, so ``SEEDS=0,1 ONLY=toy`` after a plain report still shows
+    the other runs (at seed 0 only, as their sections say).
+    """
+    output_dir, executed = run_paths(spec.name, seed or 0, figures_dir, reports_dir, per_seed)
+    if per_seed and not (output_dir / RESULTS_FILE).is_file():
+        single_dir, single_executed = run_paths(spec.name, seed or 0, figures_dir, reports_dir, False)
+        if _recorded_seed(single_dir) == seed:
+            output_dir, executed = single_dir, single_executed
     found = (output_dir / RESULTS_FILE).is_file()
     reason = "not selected by --only; showing its previous results" if found else "not selected by --only"
     return Outcome(spec, "not_selected", output_dir, executed if executed.is_file() else None,
-                   _recorded_wall_time(output_dir) if found else None, reason)
+                   _recorded_wall_time(output_dir) if found else None, reason, seed=seed)
 
 
 def _classify(spec: RunSpec, error: Any, output_dir: Path, executed: Path, wall: float) -> Outcome:
@@ -275,6 +317,13 @@ def _is_current(output_dir: Path, executed: Path, stamp: str) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     return recorded == stamp and (output_dir / RESULTS_FILE).is_file() and executed.is_file()
+
+
+def _recorded_seed(output_dir: Path) -> int | None:
+    try:
+        return int(json.loads((output_dir / RESULTS_FILE).read_text())["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _recorded_wall_time(output_dir: Path) -> float | None:
