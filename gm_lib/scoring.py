@@ -23,6 +23,7 @@ from gm_lib.evaluation import score_run
 from gm_lib.experiments import Run, snapshot_models
 from gm_lib.latent import encode_dataset
 from gm_lib.metrics import class_coverage, classifier_frechet_distance, fid_floor, knn_accuracy, sharpness
+from gm_lib.progress import phase
 from gm_lib.results import Recorder
 
 __all__ = ["score_row", "floor_row", "reconstruction_errors", "snapshot_curve", "knn_row"]
@@ -99,9 +100,10 @@ def reconstruction_errors(model, data: ImageDataset, batch_size: int = 500) -> n
         float array ``(N,)``, in ``data``'s stored order; 0 for a perfect reconstruction.
     """
     errors = []
-    for x, _ in data.batches(batch_size):
-        x_hat = model.reconstruct(x.to(model.device)).float().cpu()
-        errors.append((x_hat - x).pow(2).flatten(1).sum(1))
+    with phase(f"reconstruction errors of {len(data)} images", kind="evaluation"):
+        for x, _ in data.batches(batch_size):
+            x_hat = model.reconstruct(x.to(model.device)).float().cpu()
+            errors.append((x_hat - x).pow(2).flatten(1).sum(1))
     return torch.cat(errors).numpy()
 
 
@@ -123,12 +125,14 @@ def snapshot_curve(run: Run, classifier, real: Tensor, z: Tensor, n: int = 1000,
         and ``classifier FD``, one row per snapshot; and ``{"step <s>": decoded z (K, C, H, W)}``.
     """
     rows, grids = [], {}
-    for step, snapshot in snapshot_models(run):
-        fake = snapshot.sample(n, generator=torch.Generator().manual_seed(seed))
-        coverage = class_coverage(classifier, fake)
-        rows.append({"step": step, "classes covered": coverage.n_covered, "KL to uniform": coverage.kl_to_uniform,
-                     "classifier FD": classifier_frechet_distance(classifier, real, fake)})
-        grids[f"step {step}"] = snapshot.decode(z.to(snapshot.device))
+    with phase(f"snapshots of {run.name}", kind="evaluation"):
+        for step, snapshot in snapshot_models(run):
+            fake = snapshot.sample(n, generator=torch.Generator().manual_seed(seed))
+            coverage = class_coverage(classifier, fake)
+            rows.append({"step": step, "classes covered": coverage.n_covered,
+                         "KL to uniform": coverage.kl_to_uniform,
+                         "classifier FD": classifier_frechet_distance(classifier, real, fake)})
+            grids[f"step {step}"] = snapshot.decode(z.to(snapshot.device))
     return pd.DataFrame(rows), grids
 
 
@@ -144,9 +148,11 @@ def knn_row(rec: Recorder, label: str, run: Run, model, profile, k: int = 5):
         "test codes"}``, test codes ``(N, d)`` float32 and their labels ``(N,)`` int64.
     """
     name = run.data.name
-    z_train, y_train = encode_dataset(model.embed, load_dataset(name, "train", n=profile.train_subset or KNN_TRAIN_N))
-    z_test, y_test = encode_dataset(model.embed, load_dataset(name, "test", n=profile.tsne_n))
-    accuracy = knn_accuracy(z_train, y_train, z_test, y_test, k=k)
+    with phase(f"kNN accuracy of {run.name}", kind="evaluation"):
+        train = load_dataset(name, "train", n=profile.train_subset or KNN_TRAIN_N)
+        z_train, y_train = encode_dataset(model.embed, train)
+        z_test, y_test = encode_dataset(model.embed, load_dataset(name, "test", n=profile.tsne_n))
+        accuracy = knn_accuracy(z_train, y_train, z_test, y_test, k=k)
     rec.metric(f"knn/{run.name}", accuracy, n=len(z_test), split="test", k=k, model=label)
     row = {"model": label, "latent dim": z_test.shape[1], f"kNN accuracy (k={k})": accuracy,
            "train codes": len(z_train), "test codes": len(z_test)}
