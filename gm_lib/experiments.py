@@ -8,13 +8,15 @@ A :class:`Run` is everything :func:`gm_lib.train.get_or_train` needs.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 from gm_lib.data import DATASETS, DataSpec
 from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
 from gm_lib.profiles import Profile
 from gm_lib.progress import phase
-from gm_lib.train import TrainConfig, get_or_train, load_snapshots, run_directory
+from gm_lib.runs import get_or_train, load_snapshots, run_directory
+from gm_lib.train_config import TrainConfig
 
 __all__ = [
     "Run",
@@ -57,6 +59,11 @@ class Run:
     def __post_init__(self):
         object.__setattr__(self, "train", self.train.resolve(self.model))  # frozen: set once, here
 
+    @property
+    def directory(self) -> Path:
+        """The run's cache folder ``cache_dir("runs")/<name>-<hash12>`` (checkpoint, history, cached metrics)."""
+        return run_directory(self.name, self.model, self.data, self.train, self.val)
+
 
 def train_run(run: Run, force: bool = False, progress: bool = True):
     """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``."""
@@ -68,7 +75,7 @@ def train_run(run: Run, force: bool = False, progress: bool = True):
 
 def snapshot_models(run: Run) -> list[tuple[int, object]]:
     """``[(step, model), ...]`` from the run's weight snapshots (train it first with :func:`train_run`)."""
-    return load_snapshots(run_directory(run.name, run.model, run.data, run.train, run.val), device=run.train.device)
+    return load_snapshots(run.directory, device=run.train.device)
 
 
 def _train_config(profile: Profile, steps: int, seed: int, device: str, **extra) -> TrainConfig:

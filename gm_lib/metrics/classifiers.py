@@ -7,7 +7,6 @@ Training lives here rather than in the engine because the engine's batches carry
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass
 
@@ -16,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gm_lib.checkpoint import atomic_write
+from gm_lib.cache import key_digest, load_or_compute
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 
@@ -34,6 +33,8 @@ __all__ = [
 ]
 
 COVERAGE_THRESHOLD = 0.01  # a class is covered when it holds at least 1 % of the samples
+# The code a cached classifier depends on: editing it retrains the classifier, editing anything else does not.
+CLASSIFIER_CODE = ("metrics/classifiers.py", "data.py", "models/base.py")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class ClassifierConfig:
     seed: int = 0
 
     def hash(self) -> str:
-        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:10]
+        """10 hex digits of this config and the code the trained classifier depends on (:data:`CLASSIFIER_CODE`)."""
+        return key_digest(asdict(self), CLASSIFIER_CODE, length=10)
 
 
 class Classifier(GenerativeModel):
@@ -129,20 +131,23 @@ def get_classifier(
     """
     config = config or ClassifierConfig(dataset=dataset)
     path = cache_dir("classifiers") / f"{dataset}-{config.hash()}.pt"
-    if path.is_file() and not force:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        model = Classifier(config, tuple(saved["image_shape"]))
-        model.load_state_dict(saved["state_dict"])
-        model.test_accuracy = saved["test_accuracy"]
-        return model.to(device).eval()
-    from gm_lib.data import load_dataset
 
-    shape = load_dataset(dataset, "test", n=1).shape
-    model = train_classifier(config)
-    payload = {"config": asdict(config), "image_shape": shape, "state_dict": model.state_dict(),
-               "test_accuracy": model.test_accuracy}
-    atomic_write(path, obj=payload)  # the project's one writer: all-or-nothing, readable like every other file
+    def compute() -> dict:
+        from gm_lib.data import load_dataset
+
+        model = train_classifier(config)
+        return {"config": asdict(config), "image_shape": load_dataset(dataset, "test", n=1).shape,
+                "state_dict": model.state_dict(), "test_accuracy": model.test_accuracy}
+
+    saved = load_or_compute(path, compute, load=_load_weights, dump=torch.save, force=force)
+    model = Classifier(config, tuple(saved["image_shape"]))
+    model.load_state_dict(saved["state_dict"])
+    model.test_accuracy = saved["test_accuracy"]
     return model.to(device).eval()
+
+
+def _load_weights(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain values only, no pickle
 
 
 # ---------------------------------------------------------------- metrics
