@@ -6,8 +6,12 @@ Modules (each holds one idea):
     nets      DCGAN-style encoders, decoders, generators, critics; small MLPs
     models    VAE, WAE-MMD, WAE-GAN, latent-critic VAE, DCGAN, WGAN, WGAN-GP
     toy       the parallel-lines toy: Hellinger vs Earth-Mover estimation
-    train     the training engine: seeding, evaluation, resume, load-or-train cache
-    checkpoint  atomic checkpoint files, RNG capture, config round-trips, History, snapshots
+    precision  the device, and fp32 / bf16 autocast ("auto" resolved per family and device)
+    train_config  TrainConfig: how to train (steps, batches, checkpoints, schedule, precision)
+    train     the training loop: seeding, evaluation, checkpoints, exact resume, NaN guard
+    runs      run identity (config + code hash) and load-or-train
+    checkpoint  checkpoint files, RNG capture, config round-trips, History, snapshots
+    cache     the one atomic writer and the one keyed cache (settings + the code they depend on)
     metrics   FID, KID, sharpness, importance-sampled NLL, domain classifiers (+ CLI)
     latent    interpolation, per-dimension perturbation, encoding a split, t-SNE
     plots     the figures the notebooks share

@@ -140,21 +140,21 @@ class WAEPaperSetting:
     Attributes:
         dataset: a :data:`gm_lib.data.DATASETS` name.
         latent_dim: d of the codes and of the N(0, I) prior.
-        lam_mmd: λ of WAE-MMD (eq. 4).
-        lam_gan: λ of WAE-GAN (eq. 4).
+        lambda_mmd: λ of WAE-MMD (eq. 4).
+        lambda_gan: λ of WAE-GAN (eq. 4).
         mmd_penalty: the WAE-MMD kernel (the paper's choice: inverse multiquadratics).
     """
 
     dataset: str
     latent_dim: int
-    lam_mmd: float
-    lam_gan: float
+    lambda_mmd: float
+    lambda_gan: float
     mmd_penalty: Literal["mmd_imq", "mmd_rbf"] = "mmd_imq"
 
 
 # CelebA 64×64, the paper's Table 1 setting: d = 64, λ = 100 (WAE-MMD) and λ = 1 (WAE-GAN). The paper's
 # nets are 4× wider (width 128) and train far longer; ours keep the shared width and the profile's steps.
-WAE_PAPER_CELEBA = WAEPaperSetting(dataset="celeba", latent_dim=64, lam_mmd=100.0, lam_gan=1.0)
+WAE_PAPER_CELEBA = WAEPaperSetting(dataset="celeba", latent_dim=64, lambda_mmd=100.0, lambda_gan=1.0)
 
 
 def wae_paper_runs(setting: WAEPaperSetting, profile: Profile, seed: int = 0, device: str = "auto") -> dict[str, Run]:
@@ -167,8 +167,8 @@ def wae_paper_runs(setting: WAEPaperSetting, profile: Profile, seed: int = 0, de
     models = {
         "VAE": VAEConfig(image_shape=shape, latent_dim=d, likelihood="gaussian"),
         f"WAE-MMD ({kernel})": WAEConfig(image_shape=shape, latent_dim=d, penalty=setting.mmd_penalty,
-                                         lam=setting.lam_mmd),
-        "WAE-GAN": WAEConfig(image_shape=shape, latent_dim=d, penalty="gan", lam=setting.lam_gan),
+                                         lambda_reg=setting.lambda_mmd),
+        "WAE-GAN": WAEConfig(image_shape=shape, latent_dim=d, penalty="gan", lambda_reg=setting.lambda_gan),
     }
     train = _train_config(profile, profile.ae_steps, seed, device)
     data = DataSpec(setting.dataset, "train", n=profile.train_subset)
