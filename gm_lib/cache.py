@@ -20,9 +20,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+import numpy as np
 import torch
 
-__all__ = ["atomic_write", "remove_temp_files", "source_hash", "key_digest", "load_or_compute"]
+__all__ = ["atomic_write", "remove_temp_files", "source_hash", "key_digest", "load_or_compute", "load_torch",
+           "load_npz", "dump_npz"]
 
 T = TypeVar("T")
 _TEMP_SUFFIX = ".tmp"
@@ -120,7 +122,7 @@ def key_digest(key: Any, code: Sequence[str] = (), length: int = 16) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
-# ---------------------------------------------------------------- the one cache
+# ---------------------------------------------------------------- the one cache (and its file formats)
 
 
 def _load_json(path: Path) -> Any:
@@ -129,6 +131,22 @@ def _load_json(path: Path) -> Any:
 
 def _dump_json(value: Any, handle: BinaryIO) -> None:
     handle.write(json.dumps(value, indent=1).encode())
+
+
+def load_torch(path: Path) -> Any:
+    """A ``torch.save`` file of tensors and plain values, loaded with ``weights_only=True`` (no pickle), on CPU."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """A ``.npz`` file as a dict of arrays (read into memory, file closed)."""
+    with np.load(path) as arrays:
+        return {key: arrays[key] for key in arrays.files}
+
+
+def dump_npz(value: dict[str, np.ndarray], handle: BinaryIO) -> None:
+    """Write a dict of arrays as ``.npz`` (the ``dump`` of :func:`load_or_compute` for :func:`load_npz`)."""
+    np.savez(handle, **value)
 
 
 def load_or_compute(path: str | os.PathLike, compute: Callable[[], T], *, load: Callable[[Path], T] = _load_json,

@@ -34,14 +34,13 @@ from gm_lib.data import DataSpec
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.precision import select_device
-from gm_lib.train import TrainConfig, set_seed, train
+from gm_lib.train import ENGINE_CODE, TrainConfig, set_seed, train
 
 __all__ = ["TRAINING_CODE", "code_hash", "run_hash", "run_directory", "get_or_train", "load_model", "load_snapshots"]
 
 # The code a trained model depends on. Editing anything else (metrics, plots, the report) must not
 # invalidate the checkpoint cache; editing these retrains.
-TRAINING_CODE = ("data.py", "celeba.py", "nets.py", "losses.py", "models/", "precision.py", "train.py",
-                 "checkpoint.py")
+TRAINING_CODE = ("data.py", "dataset_files.py", "celeba.py", "nets.py", "losses.py", "models/", *ENGINE_CODE)
 
 
 def code_hash() -> str:

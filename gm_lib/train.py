@@ -6,7 +6,8 @@ everything else:
 
 * seeding (:func:`set_seed`) and the device (:func:`gm_lib.precision.select_device`);
 * data: ``data.stream(batch_size, seed)``; ``next_batch()`` returns the next images only,
-  float ``(B, C, H, W)`` in ``[0, 1]`` on the device (channels_last when asked);
+  float ``(B, C, H, W)`` in ``[0, 1]`` on the device (channels_last when asked), or ``(x, y)``
+  with int64 labels ``(B,)`` for a model whose ``needs_labels`` is true (the domain classifiers);
 * precision: the step runs inside :func:`gm_lib.precision.autocast` (bf16 autocast or none);
   ``precision="auto"`` (the default) is resolved once, by :meth:`TrainConfig.resolve`;
 * checkpoints every ``checkpoint_every`` steps and at the end, written atomically (see
@@ -72,8 +73,11 @@ __all__ = [
     "train",
     "evaluate",
     "load_checkpoint",
+    "ENGINE_CODE",
 ]
 
+# The engine's own code, part of the cache key of everything it trains (gm_lib.runs, the domain classifiers).
+ENGINE_CODE = ("precision.py", "train_config.py", "train.py", "checkpoint.py")
 _MOVED_TO_RUNS = ("get_or_train", "run_directory", "load_snapshots", "load_model", "run_hash", "code_hash")
 
 
@@ -116,12 +120,14 @@ class _Run:
             for group in optimizer.param_groups:
                 group.setdefault("initial_lr", group["lr"])  # saved with the optimizer state, so resume keeps it
         self.stream = data.stream(config.batch_size, config.seed)
+        self.labels = getattr(model, "needs_labels", False)  # classifiers learn from (x, y)
         self.step, self.history, self.finished, self.saved_step = 0, History(), False, None
         self.pending: list[tuple[int, dict[str, Tensor]]] = []
 
-    def next_batch(self) -> Tensor:
-        x, _ = next(self.stream)
-        return x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+    def next_batch(self) -> Tensor | tuple[Tensor, Tensor]:
+        x, y = next(self.stream)
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
+        return (x, y.to(self.device, non_blocking=True)) if self.labels else x
 
     def set_learning_rates(self) -> None:
         """Apply the schedule for the step about to be taken (``self.step`` steps done so far)."""

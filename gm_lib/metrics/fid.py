@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gm_lib.cache import key_digest, load_or_compute
+from gm_lib.cache import dump_npz, key_digest, load_npz, load_or_compute
 from gm_lib.metrics.feature_distances import (
     feature_statistics,
     frechet_distance,
@@ -218,15 +218,6 @@ def _stats_path(name: str, split: str, n: int, preview: bool, code: tuple[str, .
     return _stats_dir() / f"{name}-{split}-n{n}{'-preview' if preview else ''}-{digest}{suffix}"
 
 
-def _save_npz(value: dict, handle) -> None:
-    np.savez(handle, **value)
-
-
-def _load_npz(path: Path) -> dict:
-    with np.load(path) as cached:
-        return {key: cached[key] for key in cached.files}
-
-
 def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
                          progress: bool = False) -> ReferenceStatistics:
     """Cached :class:`ReferenceStatistics` of ``spec`` (``"mnist:test"``) for its first ``n`` images.
@@ -248,7 +239,7 @@ def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
         # Features from float32 activations: storing float32 loses nothing.
         return {"mu": mu, "sigma": sigma, "features": features.astype(np.float32), "backend": np.array(backend)}
 
-    stats = load_or_compute(path, compute, load=_load_npz, dump=_save_npz)
+    stats = load_or_compute(path, compute, load=load_npz, dump=dump_npz)
     return ReferenceStatistics(f"{name}:{split}", n, stats["mu"], stats["sigma"], stats["features"].astype(np.float32),
                                str(stats["backend"]))
 
