@@ -36,7 +36,8 @@ from gm_lib.data import load_dataset
 from gm_lib.metrics import classifier_frechet_distance, fid, get_classifier
 from gm_lib.models import GANConfig
 from gm_lib.paths import cache_dir
-from gm_lib.train import TrainConfig, _Run, load_model, load_snapshots, set_seed, train
+from gm_lib.runs import load_model, load_snapshots
+from gm_lib.train import TrainConfig, _Run, set_seed, train
 
 BATCH = 64
 EMA = 0.999

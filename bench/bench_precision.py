@@ -16,7 +16,7 @@ Verdict per family: bf16 *keeps* quality when for every metric (lower is better)
 deviation pooled over both precisions (with two seeds each, also the standard error of the
 difference of the means). Speed is a separate question (``bench/bench_train.py``): the engine's
 ``precision="auto"`` uses bf16 only for families that keep quality *and* on hardware where bf16 is
-faster (see :func:`gm_lib.train.resolve_precision`).
+faster (see :func:`gm_lib.precision.resolve_precision`).
 
 Runs go through the load-or-train cache (``checkpoints/runs``), so an interrupted bench resumes.
 

@@ -26,7 +26,8 @@ import torch
 
 from gm_lib.data import load_dataset
 from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
-from gm_lib.train import TrainConfig, _Run, bf16_is_faster, set_seed
+from gm_lib.precision import autocast, bf16_is_faster
+from gm_lib.train import TrainConfig, _Run, set_seed
 
 __all__ = ["FAMILIES", "VARIANTS", "measure_throughput", "main"]
 
@@ -60,7 +61,7 @@ def _prepare(model_config, data, precision: str, channels_last: bool, batch_size
 
 def _time_step(run) -> float:
     start = time.perf_counter()
-    with run.autocast():
+    with autocast(run.device, run.config.precision):
         losses = run.model.training_step(run.count_next_batch, run.optimizers)
     float(losses["loss"])  # the engine reads the losses too (a device sync on GPU)
     return time.perf_counter() - start

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gm_lib.checkpoint import atomic_write
+from gm_lib.cache import atomic_write
 from gm_lib.paths import cache_dir
 
 __all__ = ["CELEBA_CROP", "CELEBA_SIZE", "CELEBA_SPLITS", "CELEBA_FOLDER", "preprocess_celeba", "load_celeba"]

@@ -15,8 +15,8 @@ pickle). Keys:
     data_spec      ``dataclasses.asdict(DataSpec)``
     version        ``gm_lib.__version__``
 
-Every write goes to a temporary file in the same folder, is fsync'ed, then ``os.replace``'d
-over the target: a crash (even SIGKILL) leaves either the old file or the new one, never half.
+Every file is written by :func:`gm_lib.cache.atomic_write` (temp file, fsync, 0644, rename): a crash
+(even SIGKILL) leaves either the old file or the new one, never half.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from gm_lib.cache import atomic_write, remove_temp_files
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -41,6 +42,9 @@ __all__ = [
     "remove_temp_files",
     "load_checkpoint",
     "save_checkpoint",
+    "model_config_code",
+    "check_same_run",
+    "delete_run_files",
     "capture_rng",
     "restore_rng",
     "encode_config",
@@ -51,7 +55,6 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
-_TEMP_SUFFIX = ".tmp"
 _REQUIRED_KEYS = ("model", "optimizers", "rng", "step", "finished", "history", "train_config")
 
 
@@ -120,51 +123,7 @@ class History:
         return cls.from_dict(json.loads((Path(directory) / "history.json").read_text()))
 
 
-# ---------------------------------------------------------------- atomic files
-
-
-def atomic_write(path: Path, data: bytes | None = None, *, obj: Any = None) -> None:
-    """Write ``data`` (bytes) or ``torch.save(obj)`` to ``path`` all-or-nothing.
-
-    Temp file in the same folder (same filesystem, so ``os.replace`` is atomic), fsync, replace,
-    then fsync the folder so the rename itself survives a power cut.
-    """
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}{_TEMP_SUFFIX}")
-    try:
-        with open(temp, "wb") as handle:
-            if data is not None:
-                handle.write(data)
-            else:
-                torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some filesystems do not allow opening folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_temp_files(directory: Path) -> list[Path]:
-    """Delete temp files a killed writer left behind in ``directory``; returns what was removed."""
-    stale = list(Path(directory).glob(f".*{_TEMP_SUFFIX}"))
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
+# ---------------------------------------------------------------- checkpoint files
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -193,6 +152,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if missing:
         raise CheckpointError(f"checkpoint {path} is not a gm_lib training checkpoint (missing {missing}); {fix}")
     return state
+
+
+def model_config_code(model) -> Any:
+    """:func:`encode_config` of ``model.config`` (what a checkpoint stores to rebuild it), ``None`` without one."""
+    config = getattr(model, "config", None)
+    return encode_config(config) if dataclasses.is_dataclass(config) else None
+
+
+def check_same_run(state: dict, path: Path, train_config: dict, model_config: Any) -> None:
+    """Raise :class:`CheckpointError` unless ``state`` was written with ``train_config`` (as a dict) and
+    ``model_config`` (as :func:`model_config_code`; ``None`` skips that check): resuming another run would mix two."""
+    saved = state["train_config"]
+    if saved != train_config:
+        changed = sorted(k for k in train_config if saved.get(k) != train_config[k])
+        raise CheckpointError(
+            f"checkpoint {path} was written with a different TrainConfig (changed: {changed}); "
+            "use another run_dir, or resume=False / force=True to start over"
+        )
+    if model_config not in (None, state.get("model_config")):
+        raise CheckpointError(f"checkpoint {path} holds a different model config; use another run_dir")
+
+
+def delete_run_files(run_dir: Path) -> None:
+    """Delete a run's checkpoint and history (its run starts over)."""
+    for name in (CHECKPOINT_NAME, "history.json", "history.csv"):
+        (Path(run_dir) / name).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- snapshots

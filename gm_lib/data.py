@@ -22,18 +22,22 @@ Example (one line):
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from gm_lib.dataset_files import (  # the raw-file readers; their errors and constants are part of this API
+    DOWNLOAD_TIMEOUT_S,
+    STATIC_BINARIZATION_SEED,
+    DatasetCorrupt,
+    DatasetUnavailable,
+    load_mnist_family,
+    load_svhn,
+)
 from gm_lib.paths import data_root
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "ImageDataset",
     "BatchStream",
     "load_dataset",
+    "DOWNLOAD_TIMEOUT_S",
 ]
 
 DatasetName = Literal["mnist", "binarized_mnist", "fashion_mnist", "svhn", "celeba"]
@@ -58,23 +63,6 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "svhn": ("train", "test"),
     "celeba": ("train", "valid", "test"),  # the official partition: 162,770 / 19,867 / 19,962
 }
-
-# Larochelle & Murray (2011) static binarization: one Bernoulli draw per pixel with p = grey/255,
-# made once with this seed so every run, test and notebook sees the same bits.
-STATIC_BINARIZATION_SEED = 20110101
-
-_IDX_FOLDERS = {"mnist": "MNIST", "binarized_mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-_IDX_FILES = {"train": "train", "test": "t10k"}
-_SVHN_SIZES = {"train": 73_257, "test": 26_032}
-
-
-class DatasetUnavailable(FileNotFoundError):
-    """A dataset's files are missing and cannot be downloaded here."""
-
-
-class DatasetCorrupt(ValueError):
-    """A dataset file exists but is truncated or not in the expected format."""
-
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -263,9 +251,9 @@ def load_dataset(
 
         images, labels = load_celeba(root, source, None if holdout else n)  # n: decode only what is used
     elif name == "svhn":
-        images, labels = _load_svhn(root, source, download)
+        images, labels = load_svhn(root, source, download)
     else:
-        images, labels = _load_mnist_family(name, root, source, binarize, download)
+        images, labels = load_mnist_family(name, root, source, binarize, download)
     if holdout:
         images, labels = _hold_out(images, labels, holdout, split)
     spec = DataSpec(name, split, n, binarize, holdout)
@@ -288,123 +276,3 @@ def _hold_out(images: Tensor, labels: Tensor, holdout: int, split: str) -> tuple
         raise ValueError(f"holdout={holdout} leaves no training images (the training file has {len(images)})")
     cut = len(images) - holdout
     return (images[:cut], labels[:cut]) if split == "train" else (images[cut:], labels[cut:])
-
-
-# ---------------------------------------------------------------- MNIST and Fashion-MNIST
-
-
-def _load_mnist_family(name, root: Path, split, binarize, download) -> tuple[Tensor, Tensor]:
-    file_split = "test" if split == "test" else "train"
-    images, labels = _read_idx_split(name, root, file_split, download)
-    if name == "binarized_mnist":
-        if binarize == "static":
-            # One draw over the whole file (train or test), so the bits do not depend on the split.
-            seed = STATIC_BINARIZATION_SEED + (file_split == "test")
-            generator = torch.Generator().manual_seed(seed)
-            images = torch.bernoulli(images.float() / 255.0, generator=generator).to(torch.uint8) * 255
-        if split == "train":
-            images, labels = images[:50_000], labels[:50_000]
-        elif split == "valid":
-            images, labels = images[50_000:], labels[50_000:]
-    return images, labels
-
-
-def _read_idx_split(name, root: Path, split, download) -> tuple[Tensor, Tensor]:
-    folder = root / _IDX_FOLDERS[name] / "raw"
-    stem = _IDX_FILES[split]
-    image_file, label_file = folder / f"{stem}-images-idx3-ubyte", folder / f"{stem}-labels-idx1-ubyte"
-    if not (image_file.exists() and label_file.exists()):
-        _download_or_fail(name, root, folder, download)
-    images, labels = _read_idx(image_file, ndim=3), _read_idx(label_file, ndim=1)
-    if images.shape[0] != labels.shape[0]:
-        raise DatasetCorrupt(f"{image_file} has {images.shape[0]} images but {label_file} has {labels.shape[0]} labels")
-    return images.unsqueeze(1), labels  # (N, 1, 28, 28)
-
-
-def _read_idx(path: Path, ndim: int) -> Tensor:
-    """Read an uncompressed IDX file of uint8 (LeCun's format) with one clear error on damage."""
-    data = path.read_bytes()
-    header = 4 * (ndim + 1)
-    if len(data) < header or data[:4] != bytes([0, 0, 8, ndim]):
-        raise DatasetCorrupt(f"{path} is not a uint8 IDX file with {ndim} dims; delete it and restore the original")
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(np.prod(shape))
-    if len(data) != expected:
-        raise DatasetCorrupt(
-            f"{path} is truncated or padded: {len(data)} bytes, expected {expected} for shape {shape}; "
-            "restore the original file"
-        )
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header).view(*shape)
-
-
-# ---------------------------------------------------------------- SVHN
-
-
-def _load_svhn(root: Path, split, download) -> tuple[Tensor, Tensor]:
-    """SVHN from ``<root>/SVHN/{split}_32x32.mat``, read with scipy.
-
-    torchvision's SVHN class refuses files whose MD5 differs from the published one (and
-    hashing 180 MB costs seconds), so the .mat is read here directly, with the same
-    conversion torchvision applies: X (32, 32, 3, N) -> (N, 3, 32, 32), label 10 -> digit 0.
-    """
-    from scipy.io import loadmat
-
-    folder = root / "SVHN"
-    path = folder / f"{split}_32x32.mat"
-    if not path.exists():
-        _download_or_fail("svhn", root, folder, download, split=split)
-    try:
-        mat = loadmat(path)
-        x, y = mat["X"], mat["y"]
-    except Exception as error:  # scipy raises many types for damaged files
-        reason = type(error).__name__
-        raise DatasetCorrupt(f"{path} cannot be read as SVHN .mat ({reason}); restore the original") from None
-    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.dtype != np.uint8 or y.shape[0] != x.shape[3]:
-        found = f"X{x.shape} {x.dtype}, y{y.shape}"
-        raise DatasetCorrupt(f"{path} holds {found}; expected X (32, 32, 3, N) uint8, y (N, 1)")
-    images = torch.from_numpy(np.ascontiguousarray(x.transpose(3, 2, 0, 1)))
-    labels = torch.from_numpy(y.reshape(-1).astype(np.int64) % 10)  # SVHN stores digit 0 as 10
-    return images, labels
-
-
-# ---------------------------------------------------------------- download or a clear error
-
-
-DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation: an unreachable dataset server fails in seconds, not minutes
-
-
-@contextmanager
-def _socket_timeout(seconds: float):
-    """torchvision's downloader opens URLs without a timeout; bound every socket it opens meanwhile."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split: str = "train") -> None:
-    """Try torchvision's download (only when allowed and GM_OFFLINE is not 1); any failure -> DatasetUnavailable."""
-    # Name every file the notebooks need, so one fix is enough (not one missing file per attempt).
-    files = "train_32x32.mat and test_32x32.mat" if name == "svhn" else "the IDX files"
-    fix = f"put {files} in {folder} (torchvision's layout) or point GM_DATA_DIR at a folder that has them"
-    if os.environ.get("GM_OFFLINE") == "1":
-        offline = "GM_OFFLINE=1, so no download was tried"
-        raise DatasetUnavailable(f"dataset {name!r} not found under {root} ({offline}): {fix}")
-    if not download:
-        raise DatasetUnavailable(f"dataset {name!r} not found under {root}: {fix}")
-    from torchvision import datasets
-
-    try:
-        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-            if name == "svhn":
-                datasets.SVHN(str(folder), split=split, download=True)
-            else:
-                cls = datasets.FashionMNIST if name == "fashion_mnist" else datasets.MNIST
-                cls(str(root), train=True, download=True)
-                cls(str(root), train=False, download=True)
-    except Exception as error:  # no network, a server down, a timeout, a bad checksum: all mean "not here"
-        reason = " ".join(str(error).split())[:160]  # torchvision's message spans lines: keep one
-        message = f"dataset {name!r} not found under {root} and download failed ({reason}): {fix}"
-        raise DatasetUnavailable(message) from None

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-import gm_lib
-from gm_lib.checkpoint import atomic_write
+from gm_lib.cache import key_digest, load_or_compute
 from gm_lib.experiments import Run
 from gm_lib.metrics import (
     FIDResult,
@@ -32,34 +29,23 @@ from gm_lib.metrics import (
     sharpness,
 )
 from gm_lib.progress import phase
-from gm_lib.train import run_directory
 
 __all__ = ["SampleScores", "cached", "draw_samples", "score_samples", "score_run", "run_nll"]
 
 
-def _metrics_code_hash() -> str:
-    package = Path(gm_lib.__file__).parent / "metrics"
-    digest = hashlib.sha256()
-    for path in sorted(package.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+# The code a cached score depends on: editing a metric recomputes its scores, editing anything else does not.
+METRICS_CODE = ("metrics/",)
 
 
 def cached(run: Run, key: dict, compute: Callable[[], dict]) -> dict:
-    """``compute()`` once per (run, key, metric code); later calls read ``<run dir>/metrics/<hash>.json``.
+    """``compute()`` once per (run, key, metric code); later calls read ``<run dir>/metrics/<digest>.json``.
 
     Args:
         key: JSON-able settings that determine the result (metric name, N, K, seed, ...).
         compute: returns a JSON-able dict.
     """
-    digest = hashlib.sha256(json.dumps([key, _metrics_code_hash()], sort_keys=True).encode()).hexdigest()[:16]
-    path = run_directory(run.name, run.model, run.data, run.train, run.val) / "metrics" / f"{digest}.json"
-    if path.is_file():
-        return json.loads(path.read_text())["value"]
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps({"key": key, "value": value}, indent=1).encode())
-    return value
+    path = run.directory / "metrics" / f"{key_digest(key, METRICS_CODE)}.json"
+    return load_or_compute(path, lambda: {"key": key, "value": compute()})["value"]
 
 
 def draw_samples(model, n: int, seed: int) -> Tensor:

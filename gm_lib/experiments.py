@@ -8,13 +8,15 @@ A :class:`Run` is everything :func:`gm_lib.train.get_or_train` needs.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 from gm_lib.data import DATASETS, DataSpec
 from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
 from gm_lib.profiles import Profile
 from gm_lib.progress import phase
-from gm_lib.train import TrainConfig, get_or_train, load_snapshots, run_directory
+from gm_lib.runs import get_or_train, load_snapshots, run_directory
+from gm_lib.train_config import TrainConfig
 
 __all__ = [
     "Run",
@@ -57,6 +59,11 @@ class Run:
     def __post_init__(self):
         object.__setattr__(self, "train", self.train.resolve(self.model))  # frozen: set once, here
 
+    @property
+    def directory(self) -> Path:
+        """The run's cache folder ``cache_dir("runs")/<name>-<hash12>`` (checkpoint, history, cached metrics)."""
+        return run_directory(self.name, self.model, self.data, self.train, self.val)
+
 
 def train_run(run: Run, force: bool = False, progress: bool = True):
     """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``."""
@@ -69,7 +76,7 @@ def train_run(run: Run, force: bool = False, progress: bool = True):
 
 def snapshot_models(run: Run) -> list[tuple[int, object]]:
     """``[(step, model), ...]`` from the run's weight snapshots (train it first with :func:`train_run`)."""
-    return load_snapshots(run_directory(run.name, run.model, run.data, run.train, run.val), device=run.train.device)
+    return load_snapshots(run.directory, device=run.train.device)
 
 
 def _train_config(profile: Profile, steps: int, seed: int, device: str, **extra) -> TrainConfig:
@@ -134,21 +141,21 @@ class WAEPaperSetting:
     Attributes:
         dataset: a :data:`gm_lib.data.DATASETS` name.
         latent_dim: d of the codes and of the N(0, I) prior.
-        lam_mmd: λ of WAE-MMD (eq. 4).
-        lam_gan: λ of WAE-GAN (eq. 4).
+        lambda_mmd: λ of WAE-MMD (eq. 4).
+        lambda_gan: λ of WAE-GAN (eq. 4).
         mmd_penalty: the WAE-MMD kernel (the paper's choice: inverse multiquadratics).
     """
 
     dataset: str
     latent_dim: int
-    lam_mmd: float
-    lam_gan: float
+    lambda_mmd: float
+    lambda_gan: float
     mmd_penalty: Literal["mmd_imq", "mmd_rbf"] = "mmd_imq"
 
 
 # CelebA 64×64, the paper's Table 1 setting: d = 64, λ = 100 (WAE-MMD) and λ = 1 (WAE-GAN). The paper's
 # nets are 4× wider (width 128) and train far longer; ours keep the shared width and the profile's steps.
-WAE_PAPER_CELEBA = WAEPaperSetting(dataset="celeba", latent_dim=64, lam_mmd=100.0, lam_gan=1.0)
+WAE_PAPER_CELEBA = WAEPaperSetting(dataset="celeba", latent_dim=64, lambda_mmd=100.0, lambda_gan=1.0)
 
 
 def wae_paper_runs(setting: WAEPaperSetting, profile: Profile, seed: int = 0, device: str = "auto") -> dict[str, Run]:
@@ -161,8 +168,8 @@ def wae_paper_runs(setting: WAEPaperSetting, profile: Profile, seed: int = 0, de
     models = {
         "VAE": VAEConfig(image_shape=shape, latent_dim=d, likelihood="gaussian"),
         f"WAE-MMD ({kernel})": WAEConfig(image_shape=shape, latent_dim=d, penalty=setting.mmd_penalty,
-                                         lam=setting.lam_mmd),
-        "WAE-GAN": WAEConfig(image_shape=shape, latent_dim=d, penalty="gan", lam=setting.lam_gan),
+                                         lambda_reg=setting.lambda_mmd),
+        "WAE-GAN": WAEConfig(image_shape=shape, latent_dim=d, penalty="gan", lambda_reg=setting.lambda_gan),
     }
     train = _train_config(profile, profile.ae_steps, seed, device)
     data = DataSpec(setting.dataset, "train", n=profile.train_subset)

@@ -18,9 +18,9 @@ Example (one line):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from gm_lib.train import Precision
+from gm_lib.precision import Precision, check_precision
 
 __all__ = ["ProfileName", "Precision", "Profile", "PROFILES", "get_profile"]
 
@@ -54,7 +54,7 @@ class Profile:
         tsne_n: points embedded by t-SNE in notebook 05.
         snapshot_every: generator steps between saved GAN sample grids.
         precision: "auto" (each family in bf16 only where that keeps its quality and is faster on the
-            device, see :func:`gm_lib.train.resolve_precision`), or "fp32" / "bf16" for every run.
+            device, see :func:`gm_lib.precision.resolve_precision`), or "fp32" / "bf16" for every run.
         seeds: how many seeds ``make report`` runs each notebook with unless ``SEEDS=`` says otherwise (the
             manifest's seed and the next ones); the report shows mean ± sd over them. Not read by notebooks.
     """
@@ -141,6 +141,5 @@ def get_profile(name: ProfileName, **overrides: Any) -> Profile:
         given["gan_steps"] = dict.fromkeys(PROFILES[name].gan_steps, given["gan_steps"])
     if "toy_thetas" in given:
         given["toy_thetas"] = tuple(float(t) for t in given["toy_thetas"])
-    if given.get("precision", "auto") not in get_args(Precision):
-        raise ValueError(f"precision must be one of {get_args(Precision)}, got {given['precision']!r}")
+    check_precision(given.get("precision", "auto"))
     return replace(PROFILES[name], **given)

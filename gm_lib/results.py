@@ -45,7 +45,6 @@ import math
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
@@ -53,6 +52,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from gm_lib.cache import atomic_write
 from gm_lib.paths import repo_root
 from gm_lib.progress import time_spent
 
@@ -147,14 +147,10 @@ class Recorder:
         }
 
     def save(self, wall_time: float | None = None) -> Path:
-        """Write ``results.json`` atomically (temp file + rename) and return its path."""
+        """Write ``results.json`` atomically (mode 0644: the report, other users and CI read it); returns its path."""
         path = self.output_dir / RESULTS_FILE
         text = json.dumps(self.to_dict(wall_time), indent=2, allow_nan=False)
-        fd, tmp = tempfile.mkstemp(dir=self.output_dir, prefix=".results-", suffix=".json")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text + "\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are read by the report, other users and CI
-        os.replace(tmp, path)
+        atomic_write(path, (text + "\n").encode())
         return path
 
 

@@ -156,7 +156,7 @@ def test_notebook_04_on_synthetic_celeba_through_the_report_runner(tmp_path, mon
     assert {f"fid/{k}" for k in models} | {"fid/real", "sharpness/real"} <= set(metrics)
     assert not any(name.startswith("fid/ae_celeba_latent") for name in metrics)  # the paper's three models only
     config = json.dumps(results["config"])
-    assert "lam=100.0" in config and "lam=1.0" in config and "latent_dim=64" in config
+    assert "lambda_reg=100.0" in config and "lambda_reg=1.0" in config and "latent_dim=64" in config
     assert {f["file"] for f in results["figures"]} >= {"samples.png", "reconstructions.png"}
     for figure in results["figures"]:
         assert (tmp_path / "figures" / "wae_celeba" / figure["file"]).stat().st_size > 0
@@ -202,8 +202,8 @@ def test_celeba_runs_use_the_wae_papers_setting_and_other_datasets_keep_theirs()
     models = {label: run.model for label, run in runs.items()}
     assert {m.image_shape for m in models.values()} == {(3, 64, 64)}
     assert {m.latent_dim for m in models.values()} == {64} == {WAE_PAPER_CELEBA.latent_dim}
-    assert models["WAE-MMD (IMQ)"].penalty == "mmd_imq" and models["WAE-MMD (IMQ)"].lam == 100.0
-    assert models["WAE-GAN"].penalty == "gan" and models["WAE-GAN"].lam == 1.0
+    assert models["WAE-MMD (IMQ)"].penalty == "mmd_imq" and models["WAE-MMD (IMQ)"].lambda_reg == 100.0
+    assert models["WAE-GAN"].penalty == "gan" and models["WAE-GAN"].lambda_reg == 1.0
     assert models["VAE"].likelihood == "gaussian"
     assert {(r.data.split, r.val.split) for r in runs.values()} == {("train", "valid")}
     assert wae_vs_vae_runs("mnist", profile, device="cpu") == autoencoder_runs("mnist", profile, device="cpu")

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import gm_lib.precision as precision
+import gm_lib.runs as runs
 import gm_lib.train as engine
 from gm_lib.checkpoint import CHECKPOINT_NAME, History, atomic_write, decode_config, encode_config
 from gm_lib.data import DataSpec
@@ -241,7 +243,7 @@ def test_get_or_train_trains_once_then_loads(tmp_path, monkeypatch, mnist_root):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run must be loaded, not trained")
 
-    monkeypatch.setattr(engine, "train", no_training)
+    monkeypatch.setattr(runs, "train", no_training)
     loaded, loaded_history = get_or_train("tiny", config, spec, SMALL, progress=False)
     assert not loaded.training and loaded.config == config and loaded_history == history
     assert _same_weights(loaded.state_dict(), model.state_dict())
@@ -258,7 +260,7 @@ def test_get_or_train_config_change_gives_new_run_dir_and_force_retrains(tmp_pat
     get_or_train("tiny", TinyConfig(shape=(1, 28, 28), hidden=4), spec, SMALL, progress=False)
     assert len(list((tmp_path / "runs").iterdir())) == 2
     calls = []
-    monkeypatch.setattr(engine, "train", lambda *a, **k: calls.append(k) or engine.History())
+    monkeypatch.setattr(runs, "train", lambda *a, **k: calls.append(k) or engine.History())
     get_or_train("tiny", TinyConfig(shape=(1, 28, 28)), spec, SMALL, force=True, progress=False)
     assert len(calls) == 1 and os.listdir(tmp_path / "runs")
 
@@ -302,18 +304,18 @@ class _Bf16SafeTiny(TinyConfig):
     (None, True, "fp32"),
 ])
 def test_auto_precision_is_bf16_only_where_quality_is_kept_and_it_is_faster(monkeypatch, config, faster, expected):
-    monkeypatch.setattr(engine, "bf16_is_faster", lambda device: faster)
+    monkeypatch.setattr(precision, "bf16_is_faster", lambda device: faster)
     cpu = torch.device("cpu")
-    assert engine.resolve_precision("auto", config, cpu) == expected
-    assert [engine.resolve_precision(p, config, cpu) for p in ("fp32", "bf16")] == ["fp32", "bf16"]
+    assert precision.resolve_precision("auto", config, cpu) == expected
+    assert [precision.resolve_precision(p, config, cpu) for p in ("fp32", "bf16")] == ["fp32", "bf16"]
     with pytest.raises(ValueError, match="fp16"):
-        engine.resolve_precision("fp16", config, cpu)
+        precision.resolve_precision("fp16", config, cpu)
     with pytest.raises(ValueError, match="precision='fp16'"):
         TrainConfig(steps=1, precision="fp16")
 
 
 def test_auto_precision_is_resolved_before_hashing_and_saved_resolved(tmp_path, monkeypatch):
-    monkeypatch.setattr(engine, "bf16_is_faster", lambda device: True)
+    monkeypatch.setattr(precision, "bf16_is_faster", lambda device: True)
     spec, config, auto = DataSpec("mnist", "train", n=64), _Bf16SafeTiny(), replace(SMALL, precision="auto")
     assert run_hash(config, spec, auto) == run_hash(config, spec, replace(SMALL, precision="bf16"))
     assert run_hash(config, spec, auto) != run_hash(config, spec, replace(SMALL, precision="fp32"))
@@ -327,7 +329,7 @@ def test_report_runs_record_the_precision_they_train_at(monkeypatch):
     from gm_lib.experiments import autoencoder_runs, gan_runs
     from gm_lib.profiles import get_profile
 
-    monkeypatch.setattr(engine, "bf16_is_faster", lambda device: True)
+    monkeypatch.setattr(precision, "bf16_is_faster", lambda device: True)
     profile = get_profile("smoke")
     assert profile.precision == "auto"
     runs = {**gan_runs("fashion_mnist", profile, device="cpu"), **autoencoder_runs("mnist", profile, device="cpu")}

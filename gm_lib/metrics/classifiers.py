@@ -1,25 +1,27 @@
 """Domain classifiers: class coverage (mode collapse), a cheap Fréchet distance, k-NN accuracy of codes.
 
-One small CNN per labelled dataset, trained once (seeded) and cached as
-``cache_dir("classifiers")/<dataset>-<confighash>.pt`` together with its measured test accuracy.
-Training lives here rather than in the engine because the engine's batches carry no labels.
+One small CNN per labelled dataset, trained once through the engine (:func:`gm_lib.train.train`: its
+seeding, resume and NaN guard) and cached as ``cache_dir("classifiers")/<dataset>-<hash>.pt`` together
+with its measured test accuracy; the hash covers the config and the code the classifier depends on.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
+import shutil
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gm_lib.checkpoint import atomic_write
+from gm_lib.cache import key_digest, load_or_compute, load_torch
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.progress import phase
+from gm_lib.train import ENGINE_CODE, TrainConfig, set_seed, train
 
 __all__ = [
     "ClassifierConfig",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 COVERAGE_THRESHOLD = 0.01  # a class is covered when it holds at least 1 % of the samples
+# The code a cached classifier depends on: editing it retrains the classifier, editing anything else does not.
+CLASSIFIER_CODE = ("metrics/classifiers.py", "data.py", "dataset_files.py", "models/base.py", *ENGINE_CODE)
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,14 @@ class ClassifierConfig:
     seed: int = 0
 
     def hash(self) -> str:
-        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:10]
+        """10 hex digits of this config and the code the trained classifier depends on (:data:`CLASSIFIER_CODE`)."""
+        return key_digest(asdict(self), CLASSIFIER_CODE, length=10)
 
 
 class Classifier(GenerativeModel):
     """Two conv blocks + MLP. Input float ``(B, C, H, W)`` in ``[0, 1]``; output logits ``(B, 10)``."""
+
+    needs_labels = True  # the engine's next_batch() returns (x, y)
 
     def __init__(self, config: ClassifierConfig, image_shape: tuple[int, int, int]):
         super().__init__()
@@ -79,7 +86,7 @@ class Classifier(GenerativeModel):
         return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr)}
 
     def training_step(self, next_batch, optimizers) -> dict[str, Tensor]:
-        """One cross-entropy step. Unlike generative models, ``next_batch()`` must return ``(x, y)``."""
+        """One cross-entropy step on ``next_batch()`` = ``(x, y)`` (see ``needs_labels``)."""
         x, y = next_batch()
         loss = F.cross_entropy(self(x), y)
         optimizers["model"].zero_grad(set_to_none=True)
@@ -99,22 +106,27 @@ def evaluate_accuracy(classifier: Classifier, images: Tensor, labels: Tensor, ba
 
 
 def train_classifier(config: ClassifierConfig) -> Classifier:
-    """Train from scratch (seeded; one-cycle Adam), measure test accuracy. ~1-2 min per MNIST-size dataset on CPU."""
+    """Train from scratch through the engine, then measure test accuracy. ~1-2 min per MNIST-size dataset on CPU.
+
+    Seeded by ``config.seed`` (weights and batch order), ``config.epochs`` passes of Adam whose learning
+    rate decays from ``config.lr`` on a cosine, fp32 on the CPU (the cached weights do not depend on the
+    machine). Checkpoints go to ``cache_dir("classifiers")/<dataset>-<hash>-run/``, so a killed training resumes.
+    """
     from gm_lib.data import load_dataset
 
-    torch.manual_seed(config.seed)
-    train, test = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "test")
-    model = Classifier(config, train.shape)
-    optimizers = model.configure_optimizers()
-    steps = config.epochs * math.ceil(len(train) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizers["model"], max_lr=config.lr, total_steps=steps)
-    stream = train.stream(config.batch_size, seed=config.seed)
-    model.train()
-    for _ in range(steps):
-        model.training_step(lambda: next(stream), optimizers)
-        schedule.step()
+    train_data, test = load_dataset(config.dataset, "train"), load_dataset(config.dataset, "test")
+    steps = config.epochs * math.ceil(len(train_data) / config.batch_size)
+    schedule = TrainConfig(steps=steps, batch_size=config.batch_size, seed=config.seed, device="cpu",
+                           precision="fp32", lr_schedule="cosine")
+    set_seed(config.seed)
+    model = Classifier(config, train_data.shape)
+    train(model, train_data, schedule, _run_dir(config), progress=False)
     model.test_accuracy = evaluate_accuracy(model, test.images, test.labels)
     return model.eval()
+
+
+def _run_dir(config: ClassifierConfig) -> Path:
+    return cache_dir("classifiers") / f"{config.dataset}-{config.hash()}-run"
 
 
 def get_classifier(
@@ -130,20 +142,21 @@ def get_classifier(
     """
     config = config or ClassifierConfig(dataset=dataset)
     path = cache_dir("classifiers") / f"{dataset}-{config.hash()}.pt"
-    if path.is_file() and not force:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        model = Classifier(config, tuple(saved["image_shape"]))
-        model.load_state_dict(saved["state_dict"])
-        model.test_accuracy = saved["test_accuracy"]
-        return model.to(device).eval()
-    from gm_lib.data import load_dataset
+    if force:
+        shutil.rmtree(_run_dir(config), ignore_errors=True)  # retrain from scratch, not resume
 
-    shape = load_dataset(dataset, "test", n=1).shape
-    with phase(f"training the {dataset} domain classifier", kind="evaluation"):  # it serves metrics only
-        model = train_classifier(config)
-    payload = {"config": asdict(config), "image_shape": shape, "state_dict": model.state_dict(),
-               "test_accuracy": model.test_accuracy}
-    atomic_write(path, obj=payload)  # the project's one writer: all-or-nothing, readable like every other file
+    def compute() -> dict:
+        from gm_lib.data import load_dataset
+
+        with phase(f"training the {dataset} domain classifier", kind="evaluation"):  # it serves metrics only
+            model = train_classifier(config)
+        return {"config": asdict(config), "image_shape": load_dataset(dataset, "test", n=1).shape,
+                "state_dict": model.state_dict(), "test_accuracy": model.test_accuracy}
+
+    saved = load_or_compute(path, compute, load=load_torch, dump=torch.save, force=force)
+    model = Classifier(config, tuple(saved["image_shape"]))
+    model.load_state_dict(saved["state_dict"])
+    model.test_accuracy = saved["test_accuracy"]
     return model.to(device).eval()
 
 

@@ -25,7 +25,6 @@ whose results are labelled as such.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gm_lib.cache import dump_npz, key_digest, load_npz, load_or_compute
 from gm_lib.metrics.feature_distances import (
     feature_statistics,
     frechet_distance,
@@ -65,8 +65,10 @@ __all__ = [
 
 MIN_FID_SAMPLES = 2048
 _FEATURE_DIM = 2048
-_STATS_VERSION = "v1"  # bump when preprocessing changes: it names the cached statistics
-_FLOOR_VERSION = "f1"  # bump when the Fréchet distance or KID maths change: it names the cached floors
+# The code cached results depend on (see gm_lib.cache.key_digest): the statistics on the preprocessing and the
+# network, the floors also on the Fréchet distance and KID maths. Editing these files recomputes them.
+_STATS_CODE = ("metrics/fid.py", "metrics/inception.py", "metrics/inception_backends.py")
+_FLOOR_CODE = (*_STATS_CODE, "metrics/feature_distances.py")
 
 
 # ---------------------------------------------------------------- input contract
@@ -211,8 +213,10 @@ def _stats_dir() -> Path:
     return cache_dir("fid_stats")
 
 
-def _stats_tag(name: str, split: str, n: int, preview: bool) -> str:
-    return f"{name}-{split}-n{n}-{WEIGHTS_NAME.removesuffix('.pth')}-{_STATS_VERSION}{'-preview' if preview else ''}"
+def _stats_path(name: str, split: str, n: int, preview: bool, code: tuple[str, ...], suffix: str) -> Path:
+    """``<stats dir>/<name>-<split>-n<N>[-preview]-<digest><suffix>``, the digest keyed on the weights and ``code``."""
+    digest = key_digest({"weights": WEIGHTS_NAME}, code, length=12)
+    return _stats_dir() / f"{name}-{split}-n{n}{'-preview' if preview else ''}-{digest}{suffix}"
 
 
 def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
@@ -228,19 +232,17 @@ def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
     n = images.shape[0]
     backend = feature_backend()
     bf16 = preview and backend == "torch"  # OpenVINO's preview features are its f32 ones
-    path = _stats_dir() / f"{_stats_tag(name, split, n, bf16)}.npz"
-    if path.is_file():
-        with np.load(path) as cached:
-            backend = str(cached["backend"]) if "backend" in cached.files else "torch"
-            return ReferenceStatistics(f"{name}:{split}", n, cached["mu"], cached["sigma"], cached["features"],
-                                       backend)
-    features = inception_features(images, preview=preview, progress=progress, backend=backend)
-    mu, sigma = feature_statistics(features)
-    # Features from float32 activations: storing float32 loses nothing.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, mu=mu, sigma=sigma, features=features.astype(np.float32), backend=np.array(backend))
-    os.replace(tmp, path)
-    return ReferenceStatistics(f"{name}:{split}", n, mu, sigma, features.astype(np.float32), backend)
+    path = _stats_path(name, split, n, bf16, _STATS_CODE, ".npz")
+
+    def compute() -> dict:
+        features = inception_features(images, preview=preview, progress=progress, backend=backend)
+        mu, sigma = feature_statistics(features)
+        # Features from float32 activations: storing float32 loses nothing.
+        return {"mu": mu, "sigma": sigma, "features": features.astype(np.float32), "backend": np.array(backend)}
+
+    stats = load_or_compute(path, compute, load=load_npz, dump=dump_npz)
+    return ReferenceStatistics(f"{name}:{split}", n, stats["mu"], stats["sigma"], stats["features"].astype(np.float32),
+                               str(stats["backend"]))
 
 
 # ---------------------------------------------------------------- the scores
@@ -335,14 +337,13 @@ def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> 
     notebooks that share a dataset share it.
     """
     _check_n(n, preview)
-    path = _stats_dir() / f"{_stats_tag(dataset, 'floor', n, preview)}-{_FLOOR_VERSION}{'-kid' if kid else ''}.json"
-    if path.is_file():
-        return FIDResult(**json.loads(path.read_text()))
-    with phase(f"FID floor {dataset} (N={n})", kind="evaluation"):  # shown by `make report`
-        train = reference_statistics(f"{dataset}:train", n, preview=preview)
-        test = reference_statistics(f"{dataset}:test", n, preview=preview)
-        result = score_features(train.features.astype(np.float64), test, kid, preview, train.spec, train.backend)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(result), indent=1))
-    os.replace(tmp, path)
-    return result
+    path = _stats_path(dataset, "floor", n, preview, _FLOOR_CODE, "-kid.json" if kid else ".json")
+
+    def compute() -> dict:
+        with phase(f"FID floor {dataset} (N={n})", kind="evaluation"):  # shown by `make report`
+            train = reference_statistics(f"{dataset}:train", n, preview=preview)
+            test = reference_statistics(f"{dataset}:test", n, preview=preview)
+            features = train.features.astype(np.float64)
+            return dataclasses.asdict(score_features(features, test, kid, preview, train.spec, train.backend))
+
+    return FIDResult(**load_or_compute(path, compute))

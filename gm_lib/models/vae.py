@@ -15,10 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from gm_lib.losses import bernoulli_log_likelihood, gaussian_kl, gaussian_log_likelihood
-from gm_lib.models.base import BatchFn, GenerativeModel
+from gm_lib.models.base import BatchFn, GenerativeModel, ModelOutput, check_image_batch
 from gm_lib.nets import Decoder, Encoder
 
-__all__ = ["VAEConfig", "VAE", "check_image_batch", "sample_prior"]
+__all__ = ["VAEConfig", "VAE"]
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,6 @@ class VAEConfig:
         return self.likelihood == "bernoulli"
 
 
-def check_image_batch(x: Tensor, image_shape: tuple[int, int, int]) -> None:
-    """Raise ``ValueError`` unless ``x`` is ``(B, *image_shape)``."""
-    if x.dim() != 4 or tuple(x.shape[1:]) != tuple(image_shape):
-        raise ValueError(f"expected images (B, {', '.join(map(str, image_shape))}), got {tuple(x.shape)}")
-
-
 class VAE(GenerativeModel):
     """Gaussian-encoder VAE; loss terms ``loss`` (−ELBO), ``reconstruction`` (−log p(x|z)),
     ``kl``, all nats per image averaged over the batch."""
@@ -108,31 +102,31 @@ class VAE(GenerativeModel):
             return bernoulli_log_likelihood(logits, x)
         return gaussian_log_likelihood(torch.sigmoid(logits), x, self.log_sigma)
 
-    def losses(self, x: Tensor) -> dict[str, Tensor]:
+    def losses(self, x: Tensor) -> ModelOutput:
         """Negative ELBO terms on ``x`` (with gradients), each a scalar in nats per image."""
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar)
         reconstruction = -self.log_px_given_z(x, z).mean()
         kl = gaussian_kl(mu, logvar).mean()
-        return {"loss": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
+        return ModelOutput(loss=reconstruction + kl, reconstruction=reconstruction, kl=kl)
 
     # ------------------------------------------------------------ engine contract
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"model": torch.optim.Adam(self.parameters(), lr=self.config.lr, betas=self.config.betas)}
 
-    def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+    def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> ModelOutput:
         optimizer = optimizers["model"]
         terms = self.losses(next_batch())
         optimizer.zero_grad(set_to_none=True)
-        terms["loss"].backward()
+        terms.loss.backward()
         optimizer.step()
         extra = {"sigma": self.log_sigma.exp()} if self.config.likelihood == "gaussian" else {}
-        return _detached(terms, **extra)
+        return terms.detached(**extra)
 
     @torch.no_grad()
-    def evaluation_losses(self, x: Tensor) -> dict[str, Tensor]:
-        return _detached(self.losses(x))
+    def evaluation_losses(self, x: Tensor) -> ModelOutput:
+        return self.losses(x).detached()
 
     # ------------------------------------------------------------ convenience
 
@@ -146,24 +140,3 @@ class VAE(GenerativeModel):
         """Posterior mean ``mu(x)``, ``(B, d)`` (for t-SNE and classifiers)."""
         return self.encode(x)[0]
 
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """``decode(mu(x))``: ``(B, C, H, W)`` in [0, 1]."""
-        return self.decode(self.embed(x))
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(sample_prior(n, self.latent_dim, self.device, generator))
-
-
-def sample_prior(n: int, dim: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-    """``n`` draws of N(0, I_dim) on ``device``; ``(n, dim)`` float32."""
-    if generator is None:
-        return torch.randn(n, dim, device=device)
-    return torch.randn(n, dim, generator=generator, device=generator.device).to(device)
-
-
-def _detached(terms: dict[str, Tensor], **extra: Tensor) -> dict[str, Tensor]:
-    out = {k: v.detach().float() for k, v in terms.items()}
-    out.update({k: v.detach().float() for k, v in extra.items()})
-    return out

@@ -8,7 +8,7 @@ Minimises ``E[c(x, G(Q(x)))] + λ · D_Z(Q_Z, P_Z)`` (eq. 4) with prior ``P_Z = 
   GAN (WAE-GAN, Alg. 1): an MLP discriminator on z trained to tell prior samples from
   codes, and the encoder penalty ``−log σ(D(Q(x)))``.
 
-Loss terms (batch means): ``loss = reconstruction + lam · penalty``, ``reconstruction`` (scaled squared
+Loss terms (batch means): ``loss = reconstruction + lambda_reg · penalty``, ``reconstruction`` (scaled squared
 L2, pixel units), ``penalty`` (unweighted: MMD², dimensionless kernel units, for WAE-MMD; the encoder's
 cross-entropy ``−log σ(D(z))`` in nats for WAE-GAN), and for WAE-GAN ``discriminator`` (nats).
 The RBF kernel is a multi-scale choice of ours, the IMQ one the official code's (see
@@ -24,8 +24,7 @@ import torch
 from torch import Tensor
 
 from gm_lib.losses import dcgan_discriminator_loss, dcgan_generator_loss, mmd_unbiased
-from gm_lib.models.base import BatchFn, GenerativeModel
-from gm_lib.models.vae import _detached, check_image_batch, sample_prior
+from gm_lib.models.base import BatchFn, GenerativeModel, ModelOutput, check_image_batch
 from gm_lib.nets import MLP, Decoder, Encoder
 
 __all__ = ["WAEConfig", "WAE"]
@@ -45,7 +44,7 @@ class WAEConfig:
         image_shape, latent_dim, width: as in :class:`gm_lib.models.vae.VAEConfig`
             (paper MNIST: d = 8).
         penalty: ``mmd_imq`` (paper's choice), ``mmd_rbf`` or ``gan``.
-        lam: λ, weight of the penalty (paper: 10 on MNIST).
+        lambda_reg: λ, weight of the penalty (paper: 10 on MNIST).
         encoder: ``deterministic`` (paper) or ``gaussian`` (reparameterized sample of
             N(mu, diag exp(logvar)); the WAE paper's random-encoder variant).
         reconstruction_scale: factor on the per-image squared L2 cost.
@@ -58,7 +57,7 @@ class WAEConfig:
     latent_dim: int = 8
     width: int = 32
     penalty: Literal["mmd_rbf", "mmd_imq", "gan"] = "mmd_imq"
-    lam: float = 10.0
+    lambda_reg: float = 10.0
     encoder: Literal["deterministic", "gaussian"] = "deterministic"
     reconstruction_scale: float = 0.05
     lr: float = 1e-3
@@ -119,16 +118,13 @@ class WAE(GenerativeModel):
             return dcgan_generator_loss(self._discriminate(z))  # −E log σ(D(z̃)), Alg. 1
         return mmd_unbiased(z, z_prior, kernel=self.config.penalty.removeprefix("mmd_"))
 
-    def losses(self, x: Tensor) -> dict[str, Tensor]:
+    def losses(self, x: Tensor) -> ModelOutput:
         """``loss``, ``reconstruction``, ``penalty`` on ``x`` (with gradients)."""
         z = self.encode(x)
         reconstruction = self.reconstruction_cost(x, torch.sigmoid(self.decoder(z).float())).mean()
         penalty = self.latent_penalty(z)
-        return {
-            "loss": reconstruction + self.config.lam * penalty,
-            "reconstruction": reconstruction,
-            "penalty": penalty,
-        }
+        return ModelOutput(loss=reconstruction + self.config.lambda_reg * penalty, reconstruction=reconstruction,
+                           penalty=penalty)
 
     def discriminator_loss(self, z: Tensor) -> Tensor:
         """WAE-GAN adversary loss (BCE, prior = real) on detached codes ``z`` (B, d)."""
@@ -146,7 +142,7 @@ class WAE(GenerativeModel):
             )
         return optimizers
 
-    def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, Tensor]:
+    def training_step(self, next_batch: BatchFn, optimizers: dict[str, torch.optim.Optimizer]) -> ModelOutput:
         x = next_batch()
         extra = {}
         if self.config.penalty == "gan":
@@ -160,16 +156,16 @@ class WAE(GenerativeModel):
             extra["discriminator"] = disc_loss
         terms = self.losses(x)
         optimizers["model"].zero_grad(set_to_none=True)
-        terms["loss"].backward()
+        terms.loss.backward()
         optimizers["model"].step()
-        return _detached(terms, **extra)
+        return terms.detached(**extra)
 
     @torch.no_grad()
-    def evaluation_losses(self, x: Tensor) -> dict[str, Tensor]:
+    def evaluation_losses(self, x: Tensor) -> ModelOutput:
         terms = self.losses(x)
         if self.config.penalty == "gan":
             terms["discriminator"] = self.discriminator_loss(self.encode(x))
-        return _detached(terms)
+        return terms.detached()
 
     # ------------------------------------------------------------ convenience
 
@@ -182,11 +178,3 @@ class WAE(GenerativeModel):
     def decode(self, z: Tensor) -> Tensor:
         """``(B, d)`` → ``(B, C, H, W)`` in [0, 1]."""
         return torch.sigmoid(self.decoder(z).float())
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decode(self.embed(x))
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(sample_prior(n, self.latent_dim, self.device, generator))

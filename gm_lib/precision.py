@@ -1,0 +1,71 @@
+"""Where a run trains and at which precision: the device, and fp32 or bf16 autocast.
+
+``precision="auto"`` (the default of :class:`gm_lib.train.TrainConfig` and of the profiles) is
+resolved here, once per run, by :func:`resolve_precision`: bf16 only where the model family keeps
+its final quality in bf16 (measured by ``bench/bench_precision.py``) *and* bf16 is faster on the
+device (measured by ``bench/bench_train.py``); fp32 otherwise. Every precision a user can give is
+checked by :func:`check_precision`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+
+__all__ = ["Precision", "check_precision", "select_device", "bf16_is_faster", "resolve_precision", "autocast"]
+
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+def check_precision(precision: str, name: str = "precision") -> None:
+    """Raise ``ValueError`` (naming ``name`` and the value) unless ``precision`` is ``auto``, ``fp32`` or ``bf16``."""
+    if precision not in get_args(Precision):
+        raise ValueError(f"{name}={precision!r}; choose one of {get_args(Precision)}")
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available else CPU; ``cpu``; ``cuda`` (raises if there is no GPU)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device={name!r}; choose 'auto', 'cpu' or 'cuda'")
+    return torch.device(name)
+
+
+def bf16_is_faster(device: torch.device) -> bool:
+    """Whether bf16 autocast trains faster than fp32 on ``device`` (``bench/bench_train.py`` measures it).
+
+    CUDA: GPUs with native bf16 (Ampere and newer). CPU: only with AMX tiles (Sapphire Rapids and
+    newer, when the hypervisor exposes them): there bf16 autocast trained every family 1.19-2.13x
+    faster than fp32; on a Sapphire Rapids VM with AMX hidden (AVX512-BF16 only) it was 0.71-0.91x.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)  # emulated bf16 is slower, not faster
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, but what torch's inductor asks
+    return bool(amx and amx())
+
+
+def resolve_precision(precision: Precision, model_config, device: torch.device) -> Literal["fp32", "bf16"]:
+    """The precision to train ``model_config``'s family at on ``device``.
+
+    ``fp32`` and ``bf16`` are returned as given. ``auto`` gives ``bf16`` only when the family keeps
+    its final quality in bf16 (``model_config.bf16_keeps_quality``, measured by
+    ``bench/bench_precision.py``; a config without it counts as not measured) *and*
+    :func:`bf16_is_faster` on ``device``; otherwise ``fp32``.
+
+    Raises:
+        ValueError: ``precision`` is not one of ``auto``, ``fp32``, ``bf16``.
+    """
+    check_precision(precision)
+    if precision != "auto":
+        return precision
+    keeps_quality = getattr(model_config, "bf16_keeps_quality", False)
+    return "bf16" if keeps_quality and bf16_is_faster(device) else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> torch.autocast:
+    """The context the engine runs training steps and evaluations in: bf16 autocast when ``precision == "bf16"``."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

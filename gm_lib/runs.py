@@ -1,0 +1,151 @@
+"""Run identity and load-or-train: a trained model cached under a name its configs and code determine.
+
+A run is named ``<name>-<hash12>`` where the hash covers the model config (class and fields), the
+data, the training config (``precision="auto"`` resolved first, so the name says what it trains
+at) and the source of the gm_lib modules a trained model depends on (:data:`TRAINING_CODE`).
+Its folder ``cache_dir("runs")/<name>-<hash12>`` holds ``config.json`` (that description, readable),
+the checkpoint and history (:mod:`gm_lib.train`), weight snapshots and cached scores
+(:mod:`gm_lib.evaluation`). :func:`get_or_train` loads a finished run, resumes an unfinished one,
+or trains it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+import gm_lib
+from gm_lib.cache import atomic_write, key_digest, source_hash
+from gm_lib.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    History,
+    class_path,
+    decode_config,
+    encode_config,
+    list_snapshots,
+    load_checkpoint,
+)
+from gm_lib.data import DataSpec
+from gm_lib.models.base import GenerativeModel
+from gm_lib.paths import cache_dir
+from gm_lib.precision import select_device
+from gm_lib.train import ENGINE_CODE, TrainConfig, set_seed, train
+
+__all__ = ["TRAINING_CODE", "code_hash", "run_hash", "run_directory", "get_or_train", "load_model", "load_snapshots"]
+
+# The code a trained model depends on. Editing anything else (metrics, plots, the report) must not
+# invalidate the checkpoint cache; editing these retrains.
+TRAINING_CODE = ("data.py", "dataset_files.py", "celeba.py", "nets.py", "losses.py", "models/", *ENGINE_CODE)
+
+
+def code_hash() -> str:
+    """SHA-256 of the gm_lib modules a trained model depends on (data, nets, losses, models, engine)."""
+    return source_hash(TRAINING_CODE)
+
+
+def _describe(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None) -> dict:
+    """What names a run (``train_config`` already resolved); written to its ``config.json``."""
+    return {
+        "model_class": class_path(type(model_config)),
+        "model_config": encode_config(model_config),
+        "data": dataclasses.asdict(data),
+        "val_data": dataclasses.asdict(val_data) if val_data is not None else None,
+        "train_config": dataclasses.asdict(train_config),  # names the precision trained at
+        "code_hash": code_hash(),
+    }
+
+
+def run_hash(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None = None) -> str:
+    """12 hex digits naming a run: model config (class + fields), data, train config (resolved), gm_lib code."""
+    return key_digest(_describe(model_config, data, train_config.resolve(model_config), val_data), length=12)
+
+
+def run_directory(name: str, model_config, data: DataSpec, train_config: TrainConfig,
+                  val_data: DataSpec | None = None) -> Path:
+    """The cache folder :func:`get_or_train` uses for these configs: ``cache_dir("runs")/<name>-<hash12>``."""
+    return cache_dir("runs") / f"{name}-{run_hash(model_config, data, train_config, val_data)}"
+
+
+def get_or_train(
+    name: str,
+    model_config,
+    data: DataSpec,
+    train_config: TrainConfig,
+    *,
+    val_data: DataSpec | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> tuple[GenerativeModel, History]:
+    """Load the finished run ``cache_dir("runs")/<name>-<hash12>``, or train (resuming) and return it.
+
+    ``model_config`` is a frozen dataclass with ``.build()``. The model is seeded with
+    ``train_config.seed`` before it is built, so a run is reproducible from its configs alone.
+    ``precision="auto"`` is resolved first, so the run's hash names the precision it trains at.
+    A run stopped by the ``max_minutes`` guard is returned with ``history.truncated`` set and stays
+    unfinished on disk, so the next call resumes it. ``force=True`` deletes the run and retrains.
+
+    Returns:
+        ``(model, history)`` with the model in eval mode on ``train_config.device``.
+    """
+    train_config = train_config.resolve(model_config)
+    description = _describe(model_config, data, train_config, val_data)
+    digest = key_digest(description, length=12)
+    run_dir = cache_dir("runs") / f"{name}-{digest}"
+    if force and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if run_dir.joinpath(CHECKPOINT_NAME).exists():
+        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+        if state["finished"]:
+            return load_model(run_dir, device=train_config.device, state=state)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    readable = {"name": name, "hash": digest, "gm_lib_version": gm_lib.__version__, **description}
+    atomic_write(run_dir / "config.json", json.dumps(readable, indent=2).encode())
+    set_seed(train_config.seed)
+    model = model_config.build()
+    history = train(
+        model,
+        data.load(),
+        train_config,
+        run_dir,
+        val_data=val_data.load() if val_data is not None else None,
+        progress=progress,
+    )
+    return model.eval(), history
+
+
+def load_model(run_dir: str | Path, device: str = "auto", *, state: dict | None = None):
+    """Rebuild a trained model from ``run_dir/checkpoint.pt`` (config class imported by path).
+
+    Returns:
+        ``(model, history)``: the model in eval mode on ``device``.
+
+    Raises:
+        FileNotFoundError / CheckpointError: see :func:`gm_lib.checkpoint.load_checkpoint`.
+    """
+    path = Path(run_dir) / CHECKPOINT_NAME
+    state = state if state is not None else load_checkpoint(path)
+    if state.get("model_config") is None:
+        raise CheckpointError(f"checkpoint {path} has no model config to rebuild from; retrain with force=True")
+    model = decode_config(state["model_config"]).build()
+    model.load_state_dict(state["model"])
+    return model.to(select_device(device)).eval(), History.from_dict(state["history"])
+
+
+def load_snapshots(run_dir: str | Path, device: str = "auto") -> list[tuple[int, GenerativeModel]]:
+    """The run's weight snapshots (``TrainConfig.snapshot_every``) as ``[(step, model in eval mode), ...]``.
+
+    Raises:
+        FileNotFoundError / CheckpointError: the run has no readable checkpoint to rebuild the model from.
+    """
+    model_config = decode_config(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)["model_config"])
+    models = []
+    for step, path in list_snapshots(run_dir):
+        model = model_config.build()
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        models.append((step, model.to(select_device(device)).eval()))
+    return models
