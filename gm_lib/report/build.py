@@ -12,14 +12,21 @@ of the first seed), and the summary says which of its rankings are ties within t
 from __future__ import annotations
 
 import html
-import logging
-import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gm_lib.report.published import published_table
+from gm_lib.report.render import (
+    anchor,
+    format_seconds,
+    html_to_pdf,
+    markdown_to_html,
+    md_table,
+    one_line,
+    relative_path,
+    short_commit,
+)
 from gm_lib.report.run import Outcome
 from gm_lib.report.seeds import Spread, merge_results, seeds_paragraph, ties_paragraph
 from gm_lib.results import RESULTS_FILE, load_results
@@ -85,8 +92,8 @@ def render_markdown(outcomes: list[Outcome], context: ReportContext, reports_dir
         _INTRO,
         f"Profile **{context.profile}** · {_seed_words(seeds)} · device {context.device} · "
         f"precision {context.precision} · "
-        f"commit `{_short(context.git_commit)}` · generated {context.generated} · "
-        f"report wall time {_minutes(context.wall_time_s)}",
+        f"commit `{short_commit(context.git_commit)}` · generated {context.generated} · "
+        f"report wall time {format_seconds(context.wall_time_s)}",
         seeds_paragraph(context.profile, seeds),
         "## Runs",
         _status_table(groups, reports_dir),
@@ -104,26 +111,6 @@ def render_markdown(outcomes: list[Outcome], context: ReportContext, reports_dir
         parts += _run_section(lead, _group_status(groups[lead.spec.name]), results[lead.spec.name], reports_dir)
     parts += ["## Provenance", _provenance_table(outcomes)]
     return "\n\n".join(p for p in parts if p) + "\n"
-
-
-def markdown_to_html(text: str, title: str) -> str:
-    """A standalone HTML page (tables, figures with relative paths, print CSS for the PDF)."""
-    import mistune
-
-    body = mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])(text)
-    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>' \
-           f"<style>{_CSS}</style></head>\n<body>\n{body}</body></html>\n"
-
-
-def html_to_pdf(html_path: Path, pdf_path: Path) -> None:
-    """Render the HTML page to PDF with WeasyPrint (images resolved relative to the HTML file)."""
-    for name in ("weasyprint", "fontTools"):  # font-subsetting chatter is not the reader's business
-        logging.getLogger(name).setLevel(logging.ERROR)
-    with warnings.catch_warnings():  # "HarfBuzz-Subset will be required by future versions": not ours to fix
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from weasyprint import HTML
-
-        HTML(filename=str(html_path), base_url=str(html_path.parent)).write_pdf(str(pdf_path))
 
 
 # ----------------------------------------------------------------------------------------- sections
@@ -176,13 +163,14 @@ def _status_table(groups: dict[str, list[Outcome]], reports_dir: Path) -> str:
     for name, group in groups.items():
         links = [(o.seed, o.executed) for o in group if o.executed]
         if len(group) == 1:
-            executed = f"[notebook]({_rel(links[0][1].with_suffix('.html'), reports_dir)})" if links else "—"
+            executed = f"[notebook]({relative_path(links[0][1].with_suffix('.html'), reports_dir)})" if links else "—"
         else:
-            executed = " ".join(f"[seed {s}]({_rel(e.with_suffix('.html'), reports_dir)})" for s, e in links) or "—"
+            executed = " ".join(f"[seed {s}]({relative_path(e.with_suffix('.html'), reports_dir)})"
+                                for s, e in links) or "—"
         walls = [o.wall_time_s for o in group if o.wall_time_s is not None]
-        wall = _minutes(sum(walls)) if walls else "—"  # all seeds together
-        rows.append([f"[{name}](#{_anchor(name)})", f"`{_nb(group[0])}`", _group_status(group), wall, executed])
-    return _md_table(["run", "notebook", "status", "wall time", "executed"], rows)
+        wall = format_seconds(sum(walls)) if walls else "—"  # all seeds together
+        rows.append([f"[{name}](#{anchor(name)})", f"`{_nb(group[0])}`", _group_status(group), wall, executed])
+    return md_table(["run", "notebook", "status", "wall time", "executed"], rows)
 
 
 def _problem_lists(outcomes: list[Outcome], reports_dir: Path, several: bool = False) -> list[str]:
@@ -201,8 +189,8 @@ def _problem_lists(outcomes: list[Outcome], reports_dir: Path, several: bool = F
         lines = []
         for o in failed:
             where = f" in {o.cell}" if o.cell else ""
-            partial = f" Partial output: `{_rel(o.executed, reports_dir)}`." if o.executed else ""
-            lines.append(f"- **{label(o)} FAILED{where} of `{_nb(o)}`: {_one_line(o.reason)}.{partial}")
+            partial = f" Partial output: `{relative_path(o.executed, reports_dir)}`." if o.executed else ""
+            lines.append(f"- **{label(o)} FAILED{where} of `{_nb(o)}`: {one_line(o.reason)}.{partial}")
         parts.append("\n".join(lines))
     return parts
 
@@ -230,7 +218,7 @@ def _summary_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
             "FID is biased downwards in N: compare only equal N.")
     if any(data and data.get("seeds") for data in results.values()):
         note += " A cell with ± is the mean ± sample sd over the seeds named in the header."
-    return _md_table(["run", "model", "dataset", *SUMMARY_KINDS.values()], rows) + "\n\n" + note
+    return md_table(["run", "model", "dataset", *SUMMARY_KINDS.values()], rows) + "\n\n" + note
 
 
 def _floor(outcomes: list[Outcome], results: dict[str, Any]) -> str:
@@ -251,37 +239,37 @@ def _floor(outcomes: list[Outcome], results: dict[str, Any]) -> str:
 def _run_section(outcome: Outcome, status: str, data: dict[str, Any] | None, reports_dir: Path) -> list[str]:
     """A run's own section; ``outcome`` is its lead seed's (figures, notes), ``data`` merged over its seeds."""
     spec = outcome.spec
-    head = f'<h2 id="{_anchor(spec.name)}">{html.escape(spec.title or spec.name)} ({spec.name})</h2>'
+    head = f'<h2 id="{anchor(spec.name)}">{html.escape(spec.title or spec.name)} ({spec.name})</h2>'
     parts = [head, f"Notebook `{_nb(outcome)}` · status **{status}**", *_published(outcome, data)]
     if outcome.status == "unavailable":
         return parts + [f"Not run: {outcome.reason}. **Fix:** {outcome.fix}"]
     if outcome.status == "failed":
-        return parts + [f"FAILED{' in ' + outcome.cell if outcome.cell else ''}: {_one_line(outcome.reason)}"]
+        return parts + [f"FAILED{' in ' + outcome.cell if outcome.cell else ''}: {one_line(outcome.reason)}"]
     if data is None:
         return parts + ["No results.json from an earlier run."]
     seeds = data.get("seeds")
     if seeds:
         parts.append(f"Profile {data['profile']} · {_seed_words(seeds)} · notebook wall time "
-                     f"{_minutes(data['wall_time_s'])} per seed (mean) · tables and metrics: mean ± sd over the "
+                     f"{format_seconds(data['wall_time_s'])} per seed (mean) · tables and metrics: mean ± sd over the "
                      f"seeds; figures and notes: seed {seeds[0]}, recorded {data['timestamp']}")
     else:
         parts.append(f"Profile {data['profile']} · seed {data['seed']} · notebook wall time "
-                     f"{_minutes(data['wall_time_s'])} · recorded {data['timestamp']}")
+                     f"{format_seconds(data['wall_time_s'])} · recorded {data['timestamp']}")
     for seed_data in data.get("per_seed", [data]):  # a truncated model is flagged whichever seed it is
         parts += _truncations(seed_data.get("training", {}), seed_data["seed"] if seeds else None)
     parts += _training_lines(data.get("training", {}))[-1:]  # steps and minutes: the first seed's
     parts += data.get("notes", [])
     for fig in data["figures"]:
-        path = _rel(outcome.output_dir / fig["file"], reports_dir)
-        parts.append(f"![{_one_line(fig['caption'])}]({path})\n\n*Figure ({fig['file']}): {fig['caption']}*")
+        path = relative_path(outcome.output_dir / fig["file"], reports_dir)
+        parts.append(f"![{one_line(fig['caption'])}]({path})\n\n*Figure ({fig['file']}): {fig['caption']}*")
     for name, table in data["tables"].items():
         parts.append(f"**Table {name}.** {_table_caption(table)}".rstrip())
-        parts.append(_md_table(table["columns"], [[_fmt(v) for v in row] for row in table["rows"]]))
+        parts.append(md_table(table["columns"], [[_fmt(v) for v in row] for row in table["rows"]]))
     if data["metrics"]:
         meta = data["metric_meta"]
         rows = [[f"`{n}`", _fmt(v), _protocol(meta.get(n, {})) or "—"] for n, v in data["metrics"].items()]
         value = f"mean ± sd (n={len(seeds)})" if seeds else "value"
-        parts += ["**Metrics.**", _md_table(["metric", value, "protocol"], rows)]
+        parts += ["**Metrics.**", md_table(["metric", value, "protocol"], rows)]
     return parts
 
 
@@ -315,7 +303,7 @@ def _published(outcome: Outcome, data: dict[str, Any] | None) -> list[str]:
     columns, rows, caption = published_table(outcome.spec.parameters.get("dataset"), data)
     if not rows:
         return []
-    table = _md_table(columns, [[_fmt(v) for v in row] for row in rows])
+    table = md_table(columns, [[_fmt(v) for v in row] for row in rows])
     return [f"**Published numbers beside this run.** {caption}", table]
 
 
@@ -328,10 +316,11 @@ def _provenance_table(outcomes: list[Outcome]) -> str:
             rows.append([o.spec.name, _STATUS[o.status]] + ["—"] * 8)
             continue
         v = data["versions"]
-        rows.append([o.spec.name, data["profile"], str(data["seed"]), _minutes(data["wall_time_s"]), v["python"],
-                     v["torch"], v.get("torchvision", "—"), v["numpy"], v["gm_lib"], f"`{_short(data['git_commit'])}`"])
+        rows.append([o.spec.name, data["profile"], str(data["seed"]), format_seconds(data["wall_time_s"]),
+                     v["python"], v["torch"], v.get("torchvision", "—"), v["numpy"], v["gm_lib"],
+                     f"`{short_commit(data['git_commit'])}`"])
     columns = ["run", "profile", "seed", "wall time", "python", "torch", "torchvision", "numpy", "gm_lib", "commit"]
-    return _md_table(columns, rows)
+    return md_table(columns, rows)
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -354,32 +343,7 @@ def _fmt(value: Any) -> str:
         return "—" if value is None else str(value)
     if isinstance(value, float):
         return f"{value:.4g}"
-    return _one_line(str(value))
-
-
-def _md_table(columns: list[str], rows: list[list[Any]]) -> str:
-    cell = lambda v: _one_line(str(v)).replace("|", "\\|")
-    lines = ["| " + " | ".join(cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _short(commit: str) -> str:
-    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _minutes(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def _anchor(name: str) -> str:
-    return "run-" + "".join(c if c.isalnum() else "-" for c in name.lower())
+    return one_line(str(value))
 
 
 def _nb(outcome: Outcome) -> str:
@@ -387,24 +351,3 @@ def _nb(outcome: Outcome) -> str:
         return str(outcome.spec.notebook.relative_to(Path(__file__).resolve().parents[2]))
     except ValueError:
         return outcome.spec.notebook.name
-
-
-def _rel(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.absolute(), start.absolute())).as_posix()
-
-
-_CSS = """
-@page { size: A4; margin: 16mm 14mm; @bottom-center { content: counter(page) " / " counter(pages); font-size: 8pt; } }
-body { font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; font-size: 10pt; line-height: 1.4;
-       max-width: 60em; margin: 1.5em auto; padding: 0 1em; color: #222; }
-h1 { font-size: 18pt; border-bottom: 2px solid #444; padding-bottom: 4px; }
-h2 { font-size: 14pt; border-bottom: 1px solid #aaa; margin-top: 1.6em; page-break-after: avoid; }
-h3 { font-size: 11.5pt; page-break-after: avoid; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 8.5pt; page-break-inside: auto; }
-th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; vertical-align: top; }
-th { background: #eee; }
-tr { page-break-inside: avoid; }
-img { max-width: 100%; max-height: 115mm; display: block; margin: 0.5em auto 0.2em; page-break-inside: avoid; }
-code { font-family: "DejaVu Sans Mono", monospace; font-size: 8.5pt; background: #f3f3f3; padding: 0 2px; }
-em { color: #444; }
-"""
