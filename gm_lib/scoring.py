@@ -108,7 +108,8 @@ def reconstruction_errors(model, data: ImageDataset, batch_size: int = 500) -> n
 
 
 @torch.no_grad()
-def snapshot_curve(run: Run, classifier, real: Tensor, z: Tensor, n: int = 1000, seed: int = 0):
+def snapshot_curve(run: Run, classifier, real: Tensor, z: Tensor, n: int = 1000, seed: int = 0,
+                   grid_rows: int = 6):
     """Class coverage and classifier Fréchet distance of ``n`` samples at each weight snapshot of ``run``.
 
     Mode collapse shows as few classes covered and a large KL(class histogram || uniform); the Fréchet
@@ -119,20 +120,26 @@ def snapshot_curve(run: Run, classifier, real: Tensor, z: Tensor, n: int = 1000,
         real: real images ``(M, C, H, W)`` in ``[0, 1]`` for the Fréchet distance.
         z: fixed latent codes ``(K, d)`` decoded at every snapshot.
         seed: seeds each snapshot's ``n`` samples (the same noise at every step).
+        grid_rows: how many snapshots (evenly spaced, first and last included) get an image row: ten rows of
+            28×28 images shrink to unreadable stamps on a report page.
 
     Returns:
         ``(curve, grids)``: a DataFrame with columns ``step``, ``classes covered``, ``KL to uniform`` (nats)
-        and ``classifier FD``, one row per snapshot; and ``{"step <s>": decoded z (K, C, H, W)}``.
+        and ``classifier FD``, one row per snapshot; and ``{"step <s>": decoded z (K, C, H, W)}`` for
+        at most ``grid_rows`` of them.
     """
     rows, grids = [], {}
+    snapshots = snapshot_models(run)
+    shown = set(np.linspace(0, len(snapshots) - 1, min(grid_rows, len(snapshots))).round().astype(int).tolist())
     with phase(f"snapshots of {run.name}", kind="evaluation"):
-        for step, snapshot in snapshot_models(run):
+        for i, (step, snapshot) in enumerate(snapshots):
             fake = snapshot.sample(n, generator=torch.Generator().manual_seed(seed))
             coverage = class_coverage(classifier, fake)
             rows.append({"step": step, "classes covered": coverage.n_covered,
                          "KL to uniform": coverage.kl_to_uniform,
                          "classifier FD": classifier_frechet_distance(classifier, real, fake)})
-            grids[f"step {step}"] = snapshot.decode(z.to(snapshot.device))
+            if i in shown:
+                grids[f"step {step}"] = snapshot.decode(z.to(snapshot.device))
     return pd.DataFrame(rows), grids
 
 

@@ -143,3 +143,11 @@ def test_knn_row_is_perfect_on_separated_classes(rec, monkeypatch):
     assert row == {"model": "AE", "latent dim": 3, "kNN accuracy (k=5)": 1.0, "train codes": 40, "test codes": 40}
     assert z_test.shape == (40, 3) and np.array_equal(y_test, y.numpy())
     assert rec.metrics == {"knn/ae_mnist": 1.0} and rec.metric_meta["knn/ae_mnist"]["k"] == 5
+
+
+def test_snapshot_grids_keep_at_most_grid_rows_evenly_spaced_first_and_last(monkeypatch):
+    monkeypatch.setattr(scoring, "snapshot_models", lambda run: [(100 * i, _Model()) for i in range(11)])
+    real = torch.rand(50, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    curve, grids = scoring.snapshot_curve(_run(), _OneClass(), real, torch.zeros(2, 3), n=50, grid_rows=6)
+    assert len(curve) == 11  # the numbers keep every snapshot
+    assert list(grids) == [f"step {s}" for s in (0, 200, 400, 600, 800, 1000)]
