@@ -127,7 +127,7 @@ def test_report_time_split_sums_runs_and_flags_evaluation_costlier_than_training
         folder = tmp_path / name
         folder.mkdir()
         (folder / "results.json").write_text(json.dumps(
-            {"time_s": {"training": training, "evaluation": evaluation}, "wall_time_s": wall}))
+            {"schema": 1, "time_s": {"training": training, "evaluation": evaluation}, "wall_time_s": wall}))
         return SimpleNamespace(status=status, output_dir=folder, wall_time_s=None)
 
     runs = [outcome("a", "ok", 600, 120, 800), outcome("b", "cached", 60, 300, 420),

@@ -8,11 +8,10 @@ Runs that were not re-executed contribute the times of their last execution, and
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from gm_lib.progress import PHASE_KINDS
-from gm_lib.results import RESULTS_FILE
+from gm_lib.results import load_results
 
 __all__ = ["time_split", "describe_time_split"]
 
@@ -34,11 +33,11 @@ def time_split(outcomes: Iterable) -> tuple[dict[str, float], int, int]:
         if outcome.status not in counted:
             continue
         try:
-            results = json.loads((outcome.output_dir / RESULTS_FILE).read_text())
-        except (OSError, ValueError):
+            results = load_results(outcome.output_dir)
+        except (OSError, ValueError):  # missing, unreadable or of another schema: not counted
             continue
         spent = results.get("time_s") or {}
-        wall = float(getattr(outcome, "wall_time_s", None) or results.get("wall_time_s") or 0.0)
+        wall = float(outcome.wall_time_s or results.get("wall_time_s") or 0.0)
         for kind in PHASE_KINDS:
             minutes[kind] += float(spent.get(kind, 0.0)) / 60
         minutes["total"] += wall / 60
