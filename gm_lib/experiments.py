@@ -29,6 +29,7 @@ __all__ = [
     "wae_paper_runs",
     "wae_vs_vae_runs",
     "gan_runs",
+    "GANRecipe",
     "GAN_RECIPES",
     "IMAGE_SHAPES",
     "LATENT_DIMS",
@@ -185,14 +186,29 @@ def wae_vs_vae_runs(dataset: str, profile: Profile, seed: int = 0, device: str =
     return autoencoder_runs(dataset, profile, seed, device)
 
 
-# Notebook 03's recipes: each family's paper algorithm on today's width-32 nets. bench/bench_gan_recipes.py at equal
-# CPU time (seed 0, classifier-feature FD of 1,000 samples vs 1,000 test images) gave DCGAN width 32 (5,697 steps)
-# 161.2 with the trained generator and 168.4 with its weight average (ema_decay 0.999), while the InfoGAN-size nets
-# (width 64, FC 1024; 1,000 steps) collapsed to one saturated pattern (FD 3,239): so width 32, no average.
-GAN_RECIPES: dict[str, GANConfig] = {
-    "DCGAN": GANConfig(loss="dcgan"),
-    "WGAN (clipping)": GANConfig(loss="wgan"),
-    "WGAN-GP": GANConfig(loss="wgan_gp"),
+@dataclass(frozen=True)
+class GANRecipe:
+    """One GAN of notebook 03: its config and the key that names its run and its ``Profile.gan_steps`` budget."""
+
+    key: str
+    config: GANConfig
+
+
+# Notebook 03's recipes: each family's paper algorithm on the width-32 nets, chosen by bench/bench_report_runs.py
+# (the report's own runs, seed 0; classifier-feature FD of 1,000 samples vs 1,000 test images, real train vs test
+# 14.1; Inception FID of 2,048 samples vs test):
+# - DCGAN at equal steps (5,600): Adam 2e-4 (the paper's) FD 297.9, FID 70.2; 4e-4 for both players FD 216.3,
+#   FID 56.7: recognisable garments in every column. A cosine decay of 2e-4 (FD 458.6) and width 48 at equal CPU
+#   (3,800 steps, FD 488.5) were worse, and batch 32 at equal CPU (9,000 steps) equal (FD 296.9).
+# - WGAN-GP keeps the paper's n_critic 5 (1,100 steps: FD 766.9, blobs). Beside it, labelled, the one-critic-step
+#   TTUR variant (Heusel et al. 2017: critic 3e-4, generator 1e-4) at equal CPU (4,900 steps): FD 453.2, rough
+#   garments; its weight average (ema_decay 0.999) was worse (FD 502.7, FID 109.6), as DCGAN's was before.
+# Earlier (bench/bench_gan_recipes.py, equal CPU): the InfoGAN-size nets (width 64, FC 1024) collapsed (FD 3,239).
+GAN_RECIPES: dict[str, GANRecipe] = {
+    "DCGAN": GANRecipe("dcgan", GANConfig(loss="dcgan", lr=4e-4)),
+    "WGAN (clipping)": GANRecipe("wgan", GANConfig(loss="wgan")),
+    "WGAN-GP": GANRecipe("wgan_gp", GANConfig(loss="wgan_gp")),
+    "WGAN-GP (TTUR, 1 critic step)": GANRecipe("wgan_gp_ttur", GANConfig(loss="wgan_gp", n_critic=1, critic_lr=3e-4)),
 }
 
 
@@ -206,13 +222,13 @@ def gan_runs(dataset: str, profile: Profile, seed: int = 0, device: str = "auto"
     data = DataSpec(dataset, "train", n=profile.train_subset)
     runs = {}
     for label, recipe in GAN_RECIPES.items():
-        config = replace(recipe, image_shape=shape)
+        config = replace(recipe.config, image_shape=shape)
         # Snapshots every `snapshot_every` generator steps feed the over-training curves.
-        steps = profile.gan_steps[config.loss]  # about ten snapshots, whatever the budget
+        steps = profile.gan_steps[recipe.key]  # about ten snapshots, whatever the budget
         train = _train_config(profile, steps, seed, device, snapshot_every=max(profile.snapshot_every, steps // 10),
                               batch_size=profile.gan_batch_size)
-        runs[label] = Run(_slug(f"gan_{dataset}_{config.loss}"), config, data, train)
-    generator = GAN_RECIPES["DCGAN"]
+        runs[label] = Run(f"gan_{dataset}_{recipe.key}", config, data, train)
+    generator = GAN_RECIPES["DCGAN"].config
     vae = VAEConfig(image_shape=shape, latent_dim=generator.latent_dim, width=generator.width,
                     hidden=generator.hidden, likelihood="gaussian")
     train = _train_config(profile, profile.gan_steps["vae"], seed, device, batch_size=profile.gan_batch_size)

@@ -26,7 +26,7 @@ from gm_lib.metrics import class_coverage, classifier_frechet_distance, fid_floo
 from gm_lib.progress import phase
 from gm_lib.results import Recorder
 
-__all__ = ["score_row", "floor_row", "reconstruction_errors", "snapshot_curve", "knn_row"]
+__all__ = ["score_row", "floor_row", "ranking_note", "reconstruction_errors", "snapshot_curve", "knn_row"]
 
 # Codes of this many training images are the kNN classifier's neighbours when the profile keeps every image.
 KNN_TRAIN_N = 10_000
@@ -90,6 +90,38 @@ def floor_row(rec: Recorder, dataset: str, profile, real: Tensor) -> dict:
     rec.metric("sharpness/real", real_sharpness, n=len(real), split="test", model="real", dataset=dataset)
     return {"model": "real (train vs test)", "FID": floor.fid, "KID": floor.kid_mean, "KID std": floor.kid_std,
             "sharpness": real_sharpness, "N": floor.n}
+
+
+def ranking_note(rows: list[dict], floor: dict, figures: dict[str, str]) -> str:
+    """The score table's finding as one markdown paragraph, every number read from ``rows``.
+
+    Args:
+        rows: :func:`score_row` rows (``model``, ``FID``, ``sharpness``, optional ``classes covered``).
+        floor: the :func:`floor_row` row (FID and sharpness of real images).
+        figures: model label -> the figure file that shows its samples (named in the sentence).
+
+    Returns:
+        ``"Ranking by FID (N = …; real-vs-real floor …): A 55.1 (samples: x.png) < B … . Sharpness …"``.
+
+    Raises:
+        ValueError: no rows.
+    """
+    if not rows:
+        raise ValueError("ranking_note needs at least one score row")
+    ranked = sorted(rows, key=lambda r: r["FID"])
+    order = " < ".join(f"{r['model']} {r['FID']:.1f}" + (f" (samples: {figures[r['model']]})" if r["model"] in
+                                                          figures else "") for r in ranked)
+    sharpest = max(rows, key=lambda r: r["sharpness"])
+    bluntest = min(rows, key=lambda r: r["sharpness"])
+    text = (f"Ranking by FID (N = {floor['N']:,}; real-vs-real floor {floor['FID']:.1f}): {order}. "
+            f"Sharpness (variance of the Laplacian; real images {floor['sharpness']:.3f}) is highest for "
+            f"{sharpest['model']} ({sharpest['sharpness']:.3f}) and lowest for {bluntest['model']} "
+            f"({bluntest['sharpness']:.3f}).")
+    partial = [f"{r['model']} ({r['classes covered']})" for r in rows if r.get("classes covered", 10) < 10]
+    if any("classes covered" in r for r in rows):
+        text += (f" Classes covered below 10: {', '.join(partial)}." if partial else
+                 " Every model covers all 10 classes (the coverage figure shows them over training).")
+    return text
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ re-uses the successful run through the runner's cache and checks the exit status
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -210,9 +211,14 @@ def test_notebook_03_runs_follow_the_recipes_and_step_budgets() -> None:
     runs = gan_runs("fashion_mnist", profile)
     assert list(runs) == [*GAN_RECIPES, "VAE"]
     for label, recipe in GAN_RECIPES.items():
-        assert runs[label].model.loss == recipe.loss and runs[label].model.width == recipe.width
-        assert runs[label].train.steps == profile.gan_steps[recipe.loss]
+        assert runs[label].model == dataclasses.replace(recipe.config, image_shape=(1, 28, 28))
+        assert runs[label].name == f"gan_fashion_mnist_{recipe.key}"
+        assert runs[label].train.steps == profile.gan_steps[recipe.key]
         assert runs[label].train.batch_size == profile.gan_batch_size
+    assert len({run.name for run in runs.values()}) == len(runs)  # every model its own cache folder and figures
+    ttur = runs["WGAN-GP (TTUR, 1 critic step)"].model
+    assert (ttur.loss, ttur.resolved_n_critic, ttur.resolved_critic_lr, ttur.resolved_lr) == ("wgan_gp", 1, 3e-4, 1e-4)
+    assert runs["WGAN-GP"].model.resolved_n_critic == 5  # the paper's algorithm stays in the table
     generator, vae = runs["DCGAN"].model, runs["VAE"].model
     assert (vae.width, vae.hidden, vae.latent_dim) == (generator.width, generator.hidden, generator.latent_dim)
     assert runs["VAE"].train.steps == profile.gan_steps["vae"]

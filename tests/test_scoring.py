@@ -151,3 +151,18 @@ def test_snapshot_grids_keep_at_most_grid_rows_evenly_spaced_first_and_last(monk
     curve, grids = scoring.snapshot_curve(_run(), _OneClass(), real, torch.zeros(2, 3), n=50, grid_rows=6)
     assert len(curve) == 11  # the numbers keep every snapshot
     assert list(grids) == [f"step {s}" for s in (0, 200, 400, 600, 800, 1000)]
+
+
+def test_ranking_note_orders_by_fid_and_reads_every_number_from_the_rows():
+    rows = [{"model": "WGAN", "FID": 190.25, "sharpness": 0.05, "classes covered": 9},
+            {"model": "DCGAN", "FID": 55.04, "sharpness": 0.18, "classes covered": 10},
+            {"model": "VAE", "FID": 170.0, "sharpness": 0.02, "classes covered": 10}]
+    floor = {"FID": 12.0, "sharpness": 0.183, "N": 2048}
+    note = scoring.ranking_note(rows, floor, {"DCGAN": "snapshots_gan_dcgan.png"})
+    assert "DCGAN 55.0 (samples: snapshots_gan_dcgan.png) < VAE 170.0 < WGAN 190.2" in note
+    assert "N = 2,048; real-vs-real floor 12.0" in note
+    assert "highest for DCGAN (0.180)" in note and "lowest for VAE (0.020)" in note
+    assert "Classes covered below 10: WGAN (9)." in note
+    assert "Every model covers all 10" in scoring.ranking_note(rows[1:], floor, {})
+    with pytest.raises(ValueError, match="at least one"):
+        scoring.ranking_note([], floor, {})

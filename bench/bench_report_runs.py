@@ -1,0 +1,123 @@
+"""Variants of the report's own runs, side by side: which settings buy notebook 01 and 03 the most per CPU-minute?
+
+Each variant is one of the report's runs (``gm_lib.experiments``) with a few fields replaced, trained through
+the same load-or-train cache (so a variant that becomes the default is already trained) and scored on the
+same images as the notebook:
+
+- ``vae``: notebook 01's VAE on statically binarized MNIST; importance-sampled NLL (K = 1,000, the first
+  ``--nll-n`` test images, seed 0) and −ELBO on the same images, in nats.
+- ``gan``: notebook 03's GANs on Fashion-MNIST; the classifier-feature Fréchet distance (1,000 samples vs the
+  first 1,000 test images; real train vs test: 14.1) and, with ``--fid``, Inception FID of 2,048 samples vs test.
+
+Printed per variant: steps, training minutes (wall clock of this run: compare minutes only within one
+invocation, on a quiet machine; a cached run shows its loading time) and the scores. Variants are
+``field=value`` lists; model fields go to the model config, ``steps``, ``batch_size`` and ``lr_schedule`` to
+the training config.
+
+Usage (one thread each, two invocations side by side on 2 cores):
+    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_report_runs.py vae "" "width=48" "steps=20000"
+    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_report_runs.py gan --family DCGAN "" "lr=4e-4"
+
+Measured here (seed 0; minutes are 1-thread wall clock with the other core busy):
+
+  vae (NLL on the first 500 test images; the default's 8,000 steps: NLL 89.74)
+    width=48                      8,000 steps 14.7 min  NLL 89.39  -ELBO 95.92
+    steps=16000                  16,000 steps 13.3 min  NLL 88.13  -ELBO 94.38
+  gan, DCGAN (the paper's lr 2e-4, 5,600 steps: FD 297.9, FID 70.2)
+    lr_schedule=cosine ema_decay=0.999      5,600 steps  7.2 min  FD 458.6 (average 459.4)
+    width=48 lr_schedule=cosine (equal CPU) 3,800 steps  7.9 min  FD 488.5
+    batch_size=32 (equal CPU)               9,000 steps  5.8 min  FD 296.9
+    lr=4e-4 critic_lr=4e-4                  5,600 steps  6.8 min  FD 216.3  FID 56.7
+  gan, WGAN-GP (the paper's n_critic 5, 1,100 steps: FD 766.9)
+    n_critic=1 critic_lr=3e-4 ema_decay=0.999 (TTUR, equal CPU)  4,900 steps  8.3 min  FD 453.2
+        (its weight average: FD 502.7, FID 109.6)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import torch
+
+from gm_lib.data import load_dataset
+from gm_lib.evaluation import run_nll
+from gm_lib.experiments import Run, gan_runs, train_run, vae_bmnist_run
+from gm_lib.metrics import classifier_frechet_distance, fid, get_classifier
+from gm_lib.profiles import get_profile
+
+TRAIN_FIELDS = {"steps", "batch_size", "lr_schedule"}
+
+
+def parse_variant(text: str) -> dict[str, object]:
+    """``"width=48 lr=4e-4"`` -> ``{"width": 48, "lr": 0.0004}`` (ints, floats, else strings)."""
+    fields = {}
+    for item in text.split():
+        name, _, value = item.partition("=")
+        if not value:
+            raise ValueError(f"variant item {item!r}: write field=value, e.g. lr=4e-4")
+        for kind in (int, float):
+            try:
+                fields[name] = kind(value)
+                break
+            except ValueError:
+                continue
+        else:
+            fields[name] = value
+    return fields
+
+
+def apply(run: Run, fields: dict[str, object]) -> Run:
+    """``run`` with model fields and training fields (:data:`TRAIN_FIELDS`) replaced."""
+    model = {k: v for k, v in fields.items() if k not in TRAIN_FIELDS}
+    train = {k: v for k, v in fields.items() if k in TRAIN_FIELDS}
+    return dataclasses.replace(run, model=dataclasses.replace(run.model, **model),
+                               train=dataclasses.replace(run.train, **train))
+
+
+def score_vae(run: Run, model, nll_n: int) -> str:
+    x = load_dataset("binarized_mnist", "test", binarize="static").tensors()[0][:nll_n]
+    nll = run_nll(run, model, x, k=1000)
+    model.eval()
+    with torch.no_grad():
+        elbo = sum(float(model.evaluation_losses(x[i:i + 100])["loss"]) * len(x[i:i + 100])
+                   for i in range(0, nll_n, 100)) / nll_n
+    return f"NLL {-nll.mean:.2f} ± {nll.stderr:.2f}  -ELBO {elbo:.2f}"
+
+
+def score_gan(model, with_fid: bool) -> str:
+    classifier = get_classifier("fashion_mnist")
+    real = load_dataset("fashion_mnist", "test").tensors()[0][:1000]
+    model.eval()
+    fake = model.sample(2048, generator=torch.Generator().manual_seed(1))  # notebook 03's score seed
+    text = f"FD {classifier_frechet_distance(classifier, real, fake[:1000]):.1f}"
+    if with_fid:
+        text += f"  FID {fid(fake, 'fashion_mnist:test', 2048).fid:.1f}"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("chapter", choices=["vae", "gan"])
+    parser.add_argument("variants", nargs="+", help='field=value lists; "" is the default run')
+    parser.add_argument("--family", default="DCGAN", help="notebook 03's model label (gan only)")
+    parser.add_argument("--nll-n", type=int, default=500, help="test images for the NLL (vae only)")
+    parser.add_argument("--fid", action="store_true", help="also Inception FID, 2,048 samples (gan only)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    profile = get_profile("default")
+    base = vae_bmnist_run(profile, device="cpu") if args.chapter == "vae" else \
+        gan_runs("fashion_mnist", profile, device="cpu")[args.family]
+    for text in args.variants:
+        run = apply(base, parse_variant(text))
+        start = time.perf_counter()
+        model, _ = train_run(run, progress=False)
+        minutes = (time.perf_counter() - start) / 60
+        score = score_vae(run, model, args.nll_n) if args.chapter == "vae" else score_gan(model, args.fid)
+        print(f"{text or '(default)':40s} {run.train.steps:7,d} steps {minutes:5.1f} min  {score}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
