@@ -35,7 +35,8 @@ class Profile:
         name: which profile this is (after overrides the name stays, overrides are recorded by the caller).
         train_subset: training images used (None = the whole training split).
         eval_subset: evaluation images used (None = the whole test split).
-        vae_steps: VAE/IWAE training steps in notebook 01.
+        vae_steps: VAE training steps in notebook 01 (default: 20,000, ~10 min here, for NLL <= 89 nats; see
+            :func:`gm_lib.experiments.vae_bmnist_run`).
         ae_steps: steps for each WAE/VAE comparison model in notebook 04.
         gan_steps: notebook 03's steps by model (the :data:`gm_lib.experiments.GAN_RECIPES` keys): generator
             steps for ``dcgan``, ``wgan``, ``wgan_gp``, ``wgan_gp_ttur`` (set so each model gets about the same
@@ -110,7 +111,7 @@ PROFILES: dict[str, Profile] = {
     # K=1000; 100 training steps take ~4 s (VAE of 01 and 04), ~2.5 s (WAE), ~5 s (latent-critic VAE). Notebook 03's
     # models get ~4.5 min each (see _GAN_STEPS_EQUAL_CPU). max_minutes is a guard, far above any run's need.
     "default": Profile(
-        name="default", train_subset=None, eval_subset=10_000, vae_steps=8_000, ae_steps=4_000,
+        name="default", train_subset=None, eval_subset=10_000, vae_steps=20_000, ae_steps=4_000,
         gan_steps=_GAN_STEPS_EQUAL_CPU, batch_size=100, gan_batch_size=64,
         max_minutes=30.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
