@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test test-fast report lab bench bench-precision clean-report
+.PHONY: help setup test test-fast report lab bench bench-recipes bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -63,6 +63,12 @@ pdf-deps:
 bench:  ## Benchmarks, not tests: training images/s (fp32 vs bf16, NCHW vs channels_last), FID vs pytorch-fid CLI
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_fid.py
+
+bench-recipes:  ## Notebook 01 and 03's settings vs the papers', on the report's own runs (~90 min on 2 cores)
+	$(BIN)/python bench/bench_report_runs.py vae "steps=8000" "steps=8000 width=48" "" --nll-n 1000
+	$(BIN)/python bench/bench_report_runs.py gan --family DCGAN "lr=2e-4" "" --fid
+	$(BIN)/python bench/bench_report_runs.py gan --family WGAN-GP "" --fid
+	$(BIN)/python bench/bench_report_runs.py gan --family "WGAN-GP (TTUR, 1 critic step)" "" --fid
 
 bench-precision:  ## Does bf16 keep each family's quality? The report's runs in fp32 vs bf16, 2 seeds (~80 min on 2 cores)
 	$(BIN)/python bench/bench_precision.py
