@@ -201,8 +201,9 @@ class GANRecipe:
 # (the report's own runs, seed 0; classifier-feature FD of 1,000 samples vs 1,000 test images, real train vs test
 # 14.1; Inception FID of 2,048 samples vs test):
 # - DCGAN at equal steps (5,600): Adam 2e-4 (the paper's) FD 297.9, FID 70.2; 4e-4 for both players FD 216.3,
-#   FID 56.7: recognisable garments in every column. A cosine decay of 2e-4 (FD 458.6) and width 48 at equal CPU
-#   (3,800 steps, FD 488.5) were worse, and batch 32 at equal CPU (9,000 steps) equal (FD 296.9).
+#   FID 56.7 (56.4 in the cold report): recognisable garments in every column. A cosine decay of 2e-4 (FD 458.6)
+#   and width 48 at equal CPU (3,800 steps, FD 488.5) were worse, and batch 32 at equal CPU (9,000 steps) equal
+#   (FD 296.9).
 # - WGAN-GP keeps the paper's n_critic 5 (1,100 steps: FD 766.9, blobs). Beside it, labelled, the one-critic-step
 #   TTUR variant (Heusel et al. 2017: critic 3e-4, generator 1e-4) at equal CPU (4,900 steps): FD 453.2, rough
 #   garments; its weight average (ema_decay 0.999) was worse (FD 502.7, FID 109.6), as DCGAN's was before.

@@ -35,7 +35,7 @@ class Profile:
         name: which profile this is (after overrides the name stays, overrides are recorded by the caller).
         train_subset: training images used (None = the whole training split).
         eval_subset: evaluation images used (None = the whole test split).
-        vae_steps: VAE training steps in notebook 01 (default: 20,000, ~10 min here, for NLL <= 89 nats; see
+        vae_steps: VAE training steps in notebook 01 (default: 20,000, 15 min here, for NLL <= 89 nats; see
             :func:`gm_lib.experiments.vae_bmnist_run`).
         ae_steps: steps for each WAE/VAE comparison model in notebook 04.
         gan_steps: notebook 03's steps by model (the :data:`gm_lib.experiments.GAN_RECIPES` keys): generator

@@ -117,8 +117,8 @@ def ranking_note(rows: list[dict], floor: dict, figures: dict[str, str]) -> str:
             f"Sharpness (variance of the Laplacian; real images {floor['sharpness']:.3f}) is highest for "
             f"{sharpest['model']} ({sharpest['sharpness']:.3f}) and lowest for {bluntest['model']} "
             f"({bluntest['sharpness']:.3f}).")
-    partial = [f"{r['model']} ({r['classes covered']})" for r in rows if r.get("classes covered", 10) < 10]
     if any("classes covered" in r for r in rows):
+        partial = [f"{r['model']} ({r['classes covered']})" for r in rows if r.get("classes covered", 10) < 10]
         text += (f" Classes covered below 10: {', '.join(partial)}." if partial else
                  " Every model covers all 10 classes (the coverage figure shows them over training).")
     return text
