@@ -133,30 +133,55 @@ def plot_curves(
     title: str | None = None,
     smooth: int = 1,
     logy: bool = False,
+    zoom_after: float = 0.0,
 ) -> Figure:
     """Training curves: one panel per column, one line per frame (e.g. ``{"train": ..., "valid": ...}``).
 
     Args:
         frames: label -> DataFrame holding ``x`` and the ``columns`` (missing columns are skipped).
         smooth: rolling-mean window (1 = raw).
+        zoom_after: fraction of the x range (0 to 1) left out when the y limits are set: the first steps'
+            fall (e.g. a VAE's 540 → 100 nats) then runs off the top of the panel, and the late differences
+            (train vs validation, a few nats) become visible. 0 shows everything.
+
+    Raises:
+        ValueError: ``zoom_after`` outside [0, 1).
     """
+    if not 0.0 <= zoom_after < 1.0:
+        raise ValueError(f"zoom_after={zoom_after} must be in [0, 1), e.g. 0.05 to leave out the first 5% of steps")
     fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.2), squeeze=False)
     for ax, column in zip(axes[0], columns, strict=True):
+        shown = []
         for label, frame in frames.items():
             if column in frame and len(frame):
                 y = frame[column].rolling(smooth, min_periods=1).mean()
                 ax.plot(frame[x], y, label=label, marker="o" if len(frame) < 30 else None, ms=3)
+                shown.append((frame[x], y))
         ax.set_xlabel(x)
         ax.set_ylabel(f"{column} ({ylabel})" if ylabel else column)
         ax.set_title(column)
         if logy:
             ax.set_yscale("log")
+        if zoom_after and shown:
+            _zoom_y(ax, shown, zoom_after)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _zoom_y(ax, curves: list[tuple[pd.Series, pd.Series]], zoom_after: float) -> None:
+    """Y limits spanning the curves' points past the first ``zoom_after`` of the x range, with a 5% margin."""
+    xs = pd.concat([x for x, _ in curves])
+    start = xs.min() + zoom_after * (xs.max() - xs.min())
+    late = pd.concat([y[x >= start] for x, y in curves]).dropna()
+    if late.empty:
+        return
+    low, high = float(late.min()), float(late.max())
+    margin = 0.05 * (high - low) or 0.05 * abs(high) or 1.0
+    ax.set_ylim(low - margin, high + margin)
 
 
 def plot_estimates(

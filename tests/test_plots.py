@@ -37,3 +37,18 @@ def test_sample_grids_are_large_enough_to_see_a_garment():
                             xlabel="8 fixed latent codes")
     assert [ax.get_ylabel() for ax in rows.axes] == ["step 0", "step 20"]
     assert rows.axes[-1].get_xlabel() == "8 fixed latent codes"
+
+
+def test_zoomed_curves_leave_the_first_fall_off_the_panel_and_keep_every_late_point():
+    import pandas as pd
+
+    steps = pd.Series(range(0, 1001, 10))
+    train = pd.DataFrame({"step": steps, "loss": 100.0 + 400.0 * (steps == 0) - 0.005 * steps})  # 500 then 100 → 95
+    valid = pd.DataFrame({"step": [200, 600, 1000], "loss": [101.0, 99.0, 97.0]})
+    ax = plots.plot_curves({"train": train, "validation": valid}, ["loss"], zoom_after=0.05).axes[0]
+    low, high = ax.get_ylim()
+    assert high < 200  # the 500-nat start is off the top
+    assert low < 95.0 and high > 101.0  # the last 95% of both curves stay inside
+    assert plots.plot_curves({"train": train}, ["loss"]).axes[0].get_ylim()[1] > 500  # default: everything
+    with pytest.raises(ValueError, match="zoom_after=1.0 must be in"):
+        plots.plot_curves({"train": train}, ["loss"], zoom_after=1.0)
