@@ -64,11 +64,11 @@ bench:  ## Benchmarks, not tests: training images/s (fp32 vs bf16, NCHW vs chann
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_fid.py
 
-bench-recipes:  ## Notebook 01 and 03's settings vs the papers', on the report's own runs (~90 min on 2 cores)
+bench-recipes:  ## Notebook 01 and 03's settings vs the papers', on the report's own runs (~2 h on 2 cores)
 	$(BIN)/python bench/bench_report_runs.py vae "steps=8000" "steps=8000 width=48" "" --nll-n 1000
 	$(BIN)/python bench/bench_report_runs.py gan --family DCGAN "lr=2e-4" "" --fid
-	$(BIN)/python bench/bench_report_runs.py gan --family WGAN-GP "" --fid
-	$(BIN)/python bench/bench_report_runs.py gan --family "WGAN-GP (TTUR, 1 critic step)" "" --fid
+	$(BIN)/python bench/bench_report_runs.py gan --family WGAN-GP "lr=1e-4" "lr=1e-3" "" "lr=4e-3" "lr=1e-4 critic_lr=3e-4 n_critic=1 steps=4900" --fid
+	$(BIN)/python bench/bench_report_runs.py gan --family "WGAN (clipping)" "" "ema_decay=0.999" "critic_norm=batch"
 
 bench-precision:  ## Does bf16 keep each family's quality? The report's runs in fp32 vs bf16, 2 seeds (~80 min on 2 cores)
 	$(BIN)/python bench/bench_precision.py

@@ -39,8 +39,8 @@ class Profile:
             :func:`gm_lib.experiments.vae_bmnist_run`).
         ae_steps: steps for each WAE/VAE comparison model in notebook 04.
         gan_steps: notebook 03's steps by model (the :data:`gm_lib.experiments.GAN_RECIPES` keys): generator
-            steps for ``dcgan``, ``wgan``, ``wgan_gp``, ``wgan_gp_ttur`` (set so each model gets about the same
-            CPU time) and optimiser steps for the ``vae`` beside them. An int override sets every entry.
+            steps for ``dcgan``, ``wgan`` and ``wgan_gp`` (set so each model gets about the same CPU time) and
+            optimiser steps for the ``vae`` beside them. An int override sets every entry.
         batch_size: minibatch size for training.
         gan_batch_size: minibatch size of notebook 03's models (64, as WGAN and WGAN-GP's papers).
         max_minutes: safety guard, minutes of wall clock per trained model and call (None = none). Budgets
@@ -94,13 +94,12 @@ _THETAS_FINE = tuple(round(-1.0 + 0.1 * i, 1) for i in range(21))  # -1.0, -0.9,
 # Notebook 03 at about equal CPU time per model (~4.5 min each on 2 idle cores): step costs of the width-32
 # recipes measured side by side in rotation (batch 64, one thread, busy machine): DCGAN 1, WGAN (clipping) 2.61x,
 # WGAN-GP 5.18x (n_critic 5), the VAE on the generator's network 0.51x; 5,600 DCGAN steps took ~4.5 min idle.
-# WGAN-GP's one-critic-step TTUR variant: 58.1 vs DCGAN's 50.7 ms per step (2 idle threads, in rotation), 1.15x.
-_GAN_STEPS_EQUAL_CPU = {"dcgan": 5_600, "wgan": 2_150, "wgan_gp": 1_100, "wgan_gp_ttur": 4_900, "vae": 11_000}
+_GAN_STEPS_EQUAL_CPU = {"dcgan": 5_600, "wgan": 2_150, "wgan_gp": 1_100, "vae": 11_000}
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", train_subset=2_000, eval_subset=500, vae_steps=100, ae_steps=60,
-        gan_steps={"dcgan": 30, "wgan": 10, "wgan_gp": 10, "wgan_gp_ttur": 20, "vae": 60}, batch_size=32,
+        gan_steps={"dcgan": 30, "wgan": 10, "wgan_gp": 10, "vae": 60}, batch_size=32,
         gan_batch_size=32, max_minutes=5,
         nll_k=20, nll_n=50, fid_n=64, fid_preview=True,
         toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,

@@ -298,3 +298,11 @@ def test_every_family_steps_samples_and_encodes_on_each_device(name, device):
         z, _ = latent.encode_dataset(model.embed, data, batch_size=4)  # device from the bound module
         z_lambda, _ = latent.encode_dataset(lambda v: model.embed(v), data, batch_size=4, device=device)
         assert z.shape == (10, model.latent_dim) and (z == z_lambda).all()
+
+
+def test_critic_batchnorm_only_in_dcgan_unless_asked_and_never_under_the_gradient_penalty_by_default():
+    def has_batchnorm(config: GANConfig) -> bool:
+        return any(isinstance(m, torch.nn.BatchNorm2d) for m in config.build().critic.modules())
+
+    assert has_batchnorm(GANConfig(loss="dcgan")) and has_batchnorm(GANConfig(loss="wgan", critic_norm="batch"))
+    assert not has_batchnorm(GANConfig(loss="wgan_gp")) and not has_batchnorm(GANConfig(loss="wgan"))

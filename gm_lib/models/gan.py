@@ -2,10 +2,13 @@
 
 * DCGAN (Radford et al. 2016): BCE-with-logits discriminator with BatchNorm, non-saturating
   generator loss, Adam(2e-4, β = (0.5, 0.999)), one discriminator update per step.
-* WGAN (Arjovsky et al. 2017, Alg. 1): critic without sigmoid or BatchNorm, weights clipped
-  to [−c, c] with c = 0.01, RMSprop(5e-5), n_critic = 5.
+* WGAN (Arjovsky et al. 2017, Alg. 1): critic without sigmoid or BatchNorm, weights clipped to
+  [−c, c] with c = 0.01, RMSprop(5e-5), n_critic = 5. (The paper's reference critic, ``DCGAN_D`` of
+  github.com/martinarjovsky/WassersteinGAN, keeps BatchNorm: ``critic_norm="batch"``; it did not help here,
+  see :data:`gm_lib.experiments.GAN_RECIPES`.)
 * WGAN-GP (Gulrajani et al. 2017, Alg. 1): two-sided gradient penalty λ = 10 instead of
-  clipping, Adam(1e-4, β = (0.5, 0.9)), n_critic = 5, no BatchNorm in the critic.
+  clipping, Adam(1e-4, β = (0.5, 0.9)), n_critic = 5, no BatchNorm in the critic (β1 = 0.5 as the
+  authors' released code; Alg. 1 lists β1 = 0, which measured the same here).
 
 Two additions that keep each paper's algorithm: a separate critic learning rate (the two
 time-scale update rule, TTUR, Heusel et al. 2017) and an exponential moving average of the
@@ -49,12 +52,13 @@ class PaperRecipe:
     lr: float
     betas: tuple[float, float]  # Adam only
     n_critic: int
+    critic_norm: Literal["batch", "none"]
 
 
 PAPER_RECIPES = {
-    "dcgan": PaperRecipe(optimizer="adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1),  # Radford et al. 2016, Sec. 4
-    "wgan": PaperRecipe(optimizer="rmsprop", lr=5e-5, betas=(0.0, 0.0), n_critic=5),  # Arjovsky et al. 2017, Alg. 1
-    "wgan_gp": PaperRecipe(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), n_critic=5),  # Gulrajani et al. 2017, Alg. 1
+    "dcgan": PaperRecipe("adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1, critic_norm="batch"),  # Radford, Sec. 4
+    "wgan": PaperRecipe("rmsprop", lr=5e-5, betas=(0.0, 0.0), n_critic=5, critic_norm="none"),  # Arjovsky, Alg. 1
+    "wgan_gp": PaperRecipe("adam", lr=1e-4, betas=(0.5, 0.9), n_critic=5, critic_norm="none"),  # Gulrajani, Alg. 1
 }
 
 # Does bf16 autocast keep the final sample quality? bench/bench_precision.py, default profile (Fashion-MNIST,
@@ -76,6 +80,8 @@ class GANConfig:
         critic_lr: critic learning rate (None: ``lr``; TTUR sets it apart, Heusel et al. 2017).
         betas: Adam betas (None: (0.5, 0.999) / unused for RMSprop / (0.5, 0.9)).
         n_critic: critic updates per generator update (None: 1 / 5 / 5).
+        critic_norm: ``batch`` or ``none`` (None: BatchNorm for DCGAN, none for the WGANs; WGAN-GP's per-sample
+            gradient penalty must not be coupled across the batch, Gulrajani et al. 2017, Sec. 4).
         clip: WGAN weight-clipping bound c.
         lambda_gp: WGAN-GP penalty weight λ.
         ema_decay: decay β of the generator weights' moving average (None: no average). The average
@@ -92,6 +98,7 @@ class GANConfig:
     critic_lr: float | None = None
     betas: tuple[float, float] | None = None
     n_critic: int | None = None
+    critic_norm: Literal["batch", "none"] | None = None
     clip: float = 0.01
     lambda_gp: float = 10.0
     ema_decay: float | None = None
@@ -127,6 +134,10 @@ class GANConfig:
     def resolved_n_critic(self) -> int:
         return self.n_critic if self.n_critic is not None else self.paper.n_critic
 
+    @property
+    def resolved_critic_norm(self) -> Literal["batch", "none"]:
+        return self.critic_norm if self.critic_norm is not None else self.paper.critic_norm
+
 
 class GAN(GenerativeModel):
     """Generator + critic pair; see the module docstring for the three losses."""
@@ -140,8 +151,7 @@ class GAN(GenerativeModel):
         self.config = config
         self.latent_dim = config.latent_dim
         self.generator = Decoder(config.image_shape, config.latent_dim, config.width, config.hidden)
-        norm = "batch" if config.loss == "dcgan" else "none"
-        self.critic = Critic(config.image_shape, config.width, norm=norm, hidden=config.hidden)
+        self.critic = Critic(config.image_shape, config.width, norm=config.resolved_critic_norm, hidden=config.hidden)
         self.generator_ema: nn.Module | None = None
         if config.ema_decay is not None:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
