@@ -147,10 +147,18 @@ class Recorder:
         }
 
     def save(self, wall_time: float | None = None) -> Path:
-        """Write ``results.json`` atomically (mode 0644: the report, other users and CI read it); returns its path."""
+        """Write ``results.json`` atomically (mode 0644: the report, other users and CI read it); returns its path.
+
+        PNGs in ``output_dir`` that this run did not record are deleted (the folder is the run's): figures of a
+        model an earlier version of the notebook had would otherwise sit beside the current ones.
+        """
         path = self.output_dir / RESULTS_FILE
         text = json.dumps(self.to_dict(wall_time), indent=2, allow_nan=False)
         atomic_write(path, (text + "\n").encode())
+        recorded = {figure["file"] for figure in self.figures}
+        for stale in self.output_dir.glob("*.png"):
+            if stale.name not in recorded:
+                stale.unlink()
         return path
 
 

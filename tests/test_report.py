@@ -189,6 +189,21 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
         rec.table("bad", [[1, 2]])
 
 
+def test_recorder_save_leaves_exactly_the_figures_it_recorded(tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "snapshots_removed_model.png").write_bytes(b"an earlier version's figure")
+    rec = Recorder(out, "unit", get_profile("smoke"), seed=0)
+    rec.figure(plt.figure(), "curves", "kept")
+    rec.save()
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "results.json"]
+
+
 def test_recorder_flags_a_truncated_training_run_and_the_report_shows_it(tmp_path: Path) -> None:
     from gm_lib.checkpoint import History
     from gm_lib.report.build import _training_lines
