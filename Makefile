@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test test-fast report lab bench bench-recipes bench-precision clean-report
+.PHONY: help setup test test-fast report lab bench bench-step-cost bench-recipes bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -43,8 +43,8 @@ test-fast:  ## The inner loop: lint and the tests not marked slow (no papermill 
 	$(BIN)/ruff check gm_lib tests bench notebooks
 	$(BIN)/python -m pytest -m "not slow"
 
-report:  ## Re-run the notebooks (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm
-	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(REPORT_ARGS)
+report:  ## Re-run what changed (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm, PLAN=1 (say what would run, and why; run nothing)
+	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PLAN),--plan) $(REPORT_ARGS)
 
 clean-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
 	rm -rf reports/executed reports/report.md reports/report.html reports/report.pdf
@@ -63,6 +63,9 @@ pdf-deps:
 bench:  ## Benchmarks, not tests: training images/s (fp32 vs bf16, NCHW vs channels_last), FID vs pytorch-fid CLI
 	$(BIN)/python bench/bench_train.py
 	$(BIN)/python bench/bench_fid.py
+
+bench-step-cost:  ## Relative step cost of every registered model, measured vs registered (the equal-CPU budgets; ~2 min)
+	$(BIN)/python bench/bench_step_cost.py
 
 bench-recipes:  ## Notebook 01 and 03's settings vs the papers', on the report's own runs (~2 h on 2 cores)
 	$(BIN)/python bench/bench_report_runs.py vae "steps=8000" "steps=8000 width=48" "" --nll-n 1000

@@ -21,7 +21,7 @@ faster (see :func:`gm_lib.precision.resolve_precision`).
 Runs go through the load-or-train cache (``checkpoints/runs``), so an interrupted bench resumes.
 
 Usage (default profile, 2 seeds: about 80 minutes on 2 CPU cores; smoke: a few minutes):
-    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_precision.py [--profile smoke] [--families dcgan,vae]
+    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_precision.py [--profile smoke] [--families ae_mnist_vae]
 """
 
 from __future__ import annotations
@@ -50,20 +50,12 @@ RELATIVE_FLOOR = 0.02  # differences below 2 % of the fp32 value count as equal 
 
 
 def report_runs(profile: Profile) -> dict[str, Run]:
-    """The report's trained runs by family name, at ``profile``'s steps with no wall-time cap."""
+    """The report's trained runs by their run name (every chapter registry's models: 01, 03 on Fashion-MNIST,
+    04 on MNIST), at ``profile``'s steps with no wall-time cap."""
     profile = dataclasses.replace(profile, max_minutes=None)
-    gans = gan_runs("fashion_mnist", profile)
-    families = {"dcgan": gans["DCGAN"], "wgan": gans["WGAN (clipping)"], "wgan_gp": gans["WGAN-GP"]}
-    autoencoders = autoencoder_runs("mnist", profile)
-    families.update({
-        "vae": autoencoders["VAE"],
-        "wae_mmd_rbf": autoencoders["WAE-MMD (RBF)"],
-        "wae_mmd_imq": autoencoders["WAE-MMD (IMQ)"],
-        "wae_gan": autoencoders["WAE-GAN"],
-        "latent_critic_vae": autoencoders["Latent-critic VAE"],
-        "vae_bmnist": vae_bmnist_run(profile),
-    })
-    return families
+    runs = [vae_bmnist_run(profile), *gan_runs("fashion_mnist", profile).values(),
+            *autoencoder_runs("mnist", profile).values()]
+    return {run.name: run for run in runs}
 
 
 def _variant(run: Run, precision: str, seed: int) -> Run:

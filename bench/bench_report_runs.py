@@ -54,7 +54,7 @@ import torch
 
 from gm_lib.data import load_dataset
 from gm_lib.evaluation import run_nll
-from gm_lib.experiments import Run, gan_runs, train_run, vae_bmnist_run
+from gm_lib.experiments import GAN_MODELS, Run, gan_runs, train_run, vae_bmnist_run
 from gm_lib.metrics import classifier_frechet_distance, fid, get_classifier
 from gm_lib.profiles import get_profile
 
@@ -90,8 +90,14 @@ def variant_run(chapter: str, family: str, fields: dict[str, object]) -> Run:
     steps = fields.pop("steps", None)
     if chapter == "vae":
         run = vae_bmnist_run(get_profile("default", vae_steps=steps), device="cpu")
-    else:
-        run = gan_runs("fashion_mnist", get_profile("default", gan_steps=steps), device="cpu")[family]
+    elif steps is None:
+        run = gan_runs("fashion_mnist", get_profile("default"), device="cpu")[family]
+    else:  # the CPU budget that gives this family `steps` steps
+        cost = next(entry.step_cost for entry in GAN_MODELS if entry.label == family)
+        profile = get_profile("default", gan_budget=round(steps * cost), step_quantum=1)
+        run = gan_runs("fashion_mnist", profile, device="cpu")[family]
+        if run.train.steps != steps:
+            raise ValueError(f"steps={steps} cannot be budgeted for {family} (step cost {cost}); try a multiple of 10")
     model = {k: v for k, v in fields.items() if k not in TRAIN_FIELDS}
     train = {k: v for k, v in fields.items() if k in TRAIN_FIELDS}
     return dataclasses.replace(run, model=dataclasses.replace(run.model, **model),

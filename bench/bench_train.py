@@ -12,7 +12,7 @@ Whether bf16 keeps each family's final quality is ``bench/bench_precision.py``'s
 header line says whether this CPU has AMX, the hardware bf16 autocast needs to be faster here.
 
 Usage (under a minute on 2 CPU cores with the defaults):
-    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_train.py [--steps 6] [--families vae,wgan_gp]
+    GM_DATA_DIR=../shared/data .venv/bin/python bench/bench_train.py [--steps 6] [--families 03_wgan/dcgan]
 """
 
 from __future__ import annotations
@@ -25,21 +25,14 @@ from pathlib import Path
 import torch
 
 from gm_lib.data import load_dataset
-from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
+from gm_lib.experiments.registry import all_models
 from gm_lib.precision import autocast, bf16_is_faster
 from gm_lib.train import TrainConfig, _Run, set_seed
 
 __all__ = ["FAMILIES", "VARIANTS", "measure_throughput", "main"]
 
-FAMILIES = {
-    "vae": VAEConfig(),
-    "wae_mmd": WAEConfig(penalty="mmd_imq"),
-    "wae_gan": WAEConfig(penalty="gan"),
-    "latent_critic_vae": LatentCriticVAEConfig(),
-    "dcgan": GANConfig(loss="dcgan"),
-    "wgan": GANConfig(loss="wgan"),
-    "wgan_gp": GANConfig(loss="wgan_gp"),
-}
+# Every registered model ("<notebook>/<key>"), on MNIST's 28x28 shape.
+FAMILIES = {name: entry.config for name, entry in all_models().items()}
 VARIANTS = [("fp32", False), ("bf16", False), ("fp32", True), ("bf16", True)]  # (precision, channels_last)
 
 
@@ -85,11 +78,11 @@ def measure_throughput(model_config, data, steps: int, warmup: int, batch_size: 
 
 
 def _throughput_table(families: list[str], data, args) -> None:
-    print(f"{'family':<18} " + " ".join(f"{p + ('/CL' if cl else '/NCHW'):>11}" for p, cl in VARIANTS)
+    print(f"{'family':<30} " + " ".join(f"{p + ('/CL' if cl else '/NCHW'):>11}" for p, cl in VARIANTS)
           + "   bf16/fp32  CL/NCHW  (images/s; ratios vs fp32/NCHW)")
     for name in families:
         rates = measure_throughput(FAMILIES[name], data, args.steps, args.warmup, args.batch_size)
-        print(f"{name:<18} " + " ".join(f"{r:>11.0f}" for r in rates)
+        print(f"{name:<30} " + " ".join(f"{r:>11.0f}" for r in rates)
               + f"   {rates[1] / rates[0]:>9.2f}  {rates[2] / rates[0]:>7.2f}", flush=True)
 
 

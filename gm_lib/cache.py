@@ -6,13 +6,13 @@ either the old file or the new one, never half, and the report, other users and 
 
 Every cached result (trained runs, NLL/FID scores, FID reference statistics and floors, domain
 classifiers) is named by :func:`key_digest`: a hash of the settings that determine it *and* of the
-gm_lib source files it depends on, so editing that code recomputes it and editing anything else
-does not. :func:`load_or_compute` reads the cached file or computes and writes it.
+code of the gm_lib modules it depends on (the import closure of a few root modules,
+:mod:`gm_lib.code_graph`), so editing that code recomputes it and editing anything else does not.
+:func:`load_or_compute` reads the cached file or computes and writes it.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -23,12 +23,10 @@ from typing import Any, BinaryIO, TypeVar
 import numpy as np
 import torch
 
-__all__ = ["atomic_write", "remove_temp_files", "source_hash", "key_digest", "load_or_compute", "load_torch",
-           "load_npz", "dump_npz"]
+__all__ = ["atomic_write", "remove_temp_files", "key_digest", "load_or_compute", "load_torch", "load_npz", "dump_npz"]
 
 T = TypeVar("T")
 _TEMP_SUFFIX = ".tmp"
-_PACKAGE = Path(__file__).resolve().parent
 
 
 # ---------------------------------------------------------------- the one writer
@@ -92,33 +90,17 @@ def remove_temp_files(directory: str | os.PathLike) -> list[Path]:
 # ---------------------------------------------------------------- keys
 
 
-def source_hash(code: Sequence[str]) -> str:
-    """SHA-256 (hex) of the gm_lib source files whose package-relative path starts with one of ``code``.
-
-    ``code`` holds prefixes such as ``"models/"`` or ``"train.py"``. Each file is read once per
-    process and again only when its size or modification time changes.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(_PACKAGE.rglob("*.py")):
-        relative = path.relative_to(_PACKAGE).as_posix()
-        if relative.startswith(tuple(code)):
-            stat = path.stat()
-            digest.update(relative.encode() + b"\0" + _file_digest(path, stat.st_mtime_ns, stat.st_size) + b"\0")
-    return digest.hexdigest()
-
-
-@functools.lru_cache(maxsize=256)
-def _file_digest(path: Path, mtime_ns: int, size: int) -> bytes:
-    return hashlib.sha256(path.read_bytes()).digest()
-
-
 def key_digest(key: Any, code: Sequence[str] = (), length: int = 16) -> str:
-    """``length`` hex digits naming a cached result: JSON of ``key`` (sorted keys) + :func:`source_hash` of ``code``.
+    """``length`` hex digits naming a cached result: JSON of ``key`` (sorted keys) and the code of the gm_lib
+    modules reachable from the ``code`` roots (dotted module names, e.g. ``("gm_lib.metrics.fid",)``).
 
     Raises:
         TypeError: ``key`` is not JSON-able.
+        ValueError: a root is not a gm_lib module.
     """
-    blob = json.dumps({"key": key, "code": source_hash(code) if code else None}, sort_keys=True)
+    from gm_lib.code_graph import code_digests  # the graph reads gm_lib's sources: only when a key names code
+
+    blob = json.dumps({"key": key, "code": code_digests(code) if code else None}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 

@@ -25,6 +25,7 @@ import dataclasses
 import importlib
 import json
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,9 +176,15 @@ def check_same_run(state: dict, path: Path, train_config: dict, model_config: An
 
 
 def delete_run_files(run_dir: Path) -> None:
-    """Delete a run's checkpoint and history (its run starts over)."""
-    for name in (CHECKPOINT_NAME, "history.json", "history.csv"):
-        (Path(run_dir) / name).unlink(missing_ok=True)
+    """Delete everything a run trained or scored (its run starts over): the checkpoint, history, weight snapshots,
+    cached scores (``metrics/``) and any temporary file. Only ``config.json``, which names the run, stays."""
+    for path in Path(run_dir).iterdir() if Path(run_dir).is_dir() else ():
+        if path.name == "config.json":
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- snapshots

@@ -3,7 +3,10 @@
 An Inception FID of 2,048 samples costs ~2.5 minutes on a 2-core CPU and the importance-sampled
 NLL of 1,000 images ~2 minutes; both are deterministic given the trained weights, the settings and
 the metric code. They are stored as JSON in ``<run dir>/metrics/`` under a key that hashes those
-three, so a changed metric implementation (or profile) recomputes, and nothing else does.
+three: a digest of the weights scored (so a run stopped by the time guard and finished later is
+scored again), the settings, and the code of this module's import closure (the metrics, the data
+readers; :mod:`gm_lib.code_graph`), so a changed metric implementation (or profile) recomputes, and
+nothing else does.
 
 :func:`score_run` scores one model's samples for every sample metric at once (FID/KID, sharpness,
 class coverage): the samples are drawn once, and not at all when the scores are cached.
@@ -14,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from gm_lib.cache import key_digest, load_or_compute
-from gm_lib.experiments import Run
 from gm_lib.metrics import (
     FIDResult,
     LikelihoodResult,
@@ -30,21 +33,36 @@ from gm_lib.metrics import (
 )
 from gm_lib.progress import phase
 
-__all__ = ["SampleScores", "cached", "draw_samples", "score_samples", "score_run", "run_nll"]
+if TYPE_CHECKING:  # annotations only: scores do not depend on how runs are defined
+    from gm_lib.experiments import Run
+
+__all__ = ["SampleScores", "weights_digest", "cached", "draw_samples", "score_samples", "score_run", "run_nll"]
+
+# The code a cached score depends on: this module's import closure (the metrics and the data readers).
+SCORES_CODE = (__name__,)
 
 
-# The code a cached score depends on: editing a metric recomputes its scores, editing anything else does not.
-METRICS_CODE = ("metrics/",)
+def weights_digest(model: torch.nn.Module) -> str:
+    """16 hex digits of ``model``'s parameters and buffers (names, dtypes, shapes, values), on any device."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
-def cached(run: Run, key: dict, compute: Callable[[], dict]) -> dict:
-    """``compute()`` once per (run, key, metric code); later calls read ``<run dir>/metrics/<digest>.json``.
+def cached(run: Run, key: dict, compute: Callable[[], dict], model: torch.nn.Module | None = None) -> dict:
+    """``compute()`` once per (run, weights, key, metric code); later calls read ``<run dir>/metrics/<digest>.json``.
 
     Args:
         key: JSON-able settings that determine the result (metric name, N, K, seed, ...).
         compute: returns a JSON-able dict.
+        model: the model scored; the digest of its weights is part of the key (:func:`weights_digest`), so a
+            run trained further (resumed after the time guard stopped it) is scored again.
     """
-    path = run.directory / "metrics" / f"{key_digest(key, METRICS_CODE)}.json"
+    if isinstance(model, torch.nn.Module):
+        key = {**key, "weights": weights_digest(model)}
+    path = run.directory / "metrics" / f"{key_digest(key, SCORES_CODE)}.json"
     return load_or_compute(path, lambda: {"key": key, "value": compute()})["value"]
 
 
@@ -108,7 +126,7 @@ def score_run(run: Run, model, n: int, *, reference: str, preview: bool = False,
             return dataclasses.asdict(score_samples(drawn, reference, kid=kid, preview=preview,
                                                     classifier=classifier))
 
-    value = cached(run, key, compute)
+    value = cached(run, key, compute, model=model)
     return SampleScores(**(value | {"fid": FIDResult(**value["fid"])}))
 
 
@@ -126,5 +144,5 @@ def run_nll(run: Run, model, x: Tensor, k: int, seed: int = 0) -> LikelihoodResu
         return {"per_image": result.per_image.tolist(), "mean": result.mean, "stderr": result.stderr, "k": result.k}
 
     checksum = hashlib.sha256(x.detach().cpu().numpy().tobytes()).hexdigest()[:16]
-    value = cached(run, {"metric": "nll", "k": k, "seed": seed, "x": [list(x.shape), checksum]}, compute)
+    value = cached(run, {"metric": "nll", "k": k, "seed": seed, "x": [list(x.shape), checksum]}, compute, model=model)
     return LikelihoodResult(torch.tensor(value["per_image"]), value["mean"], value["stderr"], value["k"])

@@ -48,12 +48,12 @@ def bf16_is_faster(device: torch.device) -> bool:
     return bool(amx and amx())
 
 
-def resolve_precision(precision: Precision, model_config, device: torch.device) -> Literal["fp32", "bf16"]:
+def resolve_precision(precision: Precision, bf16_keeps_quality: bool, device: torch.device) -> Literal["fp32", "bf16"]:
     """The precision to train ``model_config``'s family at on ``device``.
 
     ``fp32`` and ``bf16`` are returned as given. ``auto`` gives ``bf16`` only when the family keeps
-    its final quality in bf16 (``model_config.bf16_keeps_quality``, measured by
-    ``bench/bench_precision.py``; a config without it counts as not measured) *and*
+    its final quality in bf16 (``bf16_keeps_quality``: the chapter registry's verdict, measured by
+    ``bench/bench_precision.py``; False where it was lost or not measured) *and*
     :func:`bf16_is_faster` on ``device``; otherwise ``fp32``.
 
     Raises:
@@ -62,8 +62,7 @@ def resolve_precision(precision: Precision, model_config, device: torch.device) 
     check_precision(precision)
     if precision != "auto":
         return precision
-    keeps_quality = getattr(model_config, "bf16_keeps_quality", False)
-    return "bf16" if keeps_quality and bf16_is_faster(device) else "fp32"
+    return "bf16" if bf16_keeps_quality and bf16_is_faster(device) else "fp32"
 
 
 def autocast(device: torch.device, precision: str) -> torch.autocast:

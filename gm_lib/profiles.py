@@ -37,10 +37,11 @@ class Profile:
         eval_subset: evaluation images used (None = the whole test split).
         vae_steps: VAE training steps in notebook 01 (default: 20,000, 15 min here, for NLL <= 89 nats; see
             :func:`gm_lib.experiments.vae_bmnist_run`).
-        ae_steps: steps for each WAE/VAE comparison model in notebook 04.
-        gan_steps: notebook 03's steps by model (the :data:`gm_lib.experiments.GAN_RECIPES` keys): generator
-            steps for ``dcgan``, ``wgan`` and ``wgan_gp`` (set so each model gets about the same CPU time) and
-            optimiser steps for the ``vae`` beside them. An int override sets every entry.
+        ae_steps: steps for each WAE/VAE comparison model in notebook 04 (equal steps, as the WAE paper).
+        gan_budget: CPU budget of each model of notebook 03, in steps of its reference model (DCGAN, step cost
+            1): each :data:`gm_lib.experiments.GAN_MODELS` entry trains ``gan_budget / step_cost`` steps, so the
+            models get about the same CPU time (generator steps for the GANs).
+        step_quantum: budgeted step counts are rounded to a multiple of this (round numbers in tables).
         batch_size: minibatch size for training.
         gan_batch_size: minibatch size of notebook 03's models (64, as WGAN and WGAN-GP's papers).
         max_minutes: safety guard, minutes of wall clock per trained model and call (None = none). Budgets
@@ -65,7 +66,8 @@ class Profile:
     eval_subset: int | None
     vae_steps: int
     ae_steps: int
-    gan_steps: dict[str, int]
+    gan_budget: int
+    step_quantum: int
     batch_size: int
     gan_batch_size: int
     max_minutes: float | None
@@ -91,15 +93,13 @@ class Profile:
 _THETAS_COARSE = (-1.0, -0.5, 0.0, 0.5, 1.0)
 _THETAS_FINE = tuple(round(-1.0 + 0.1 * i, 1) for i in range(21))  # -1.0, -0.9, ..., 1.0
 
-# Notebook 03 at about equal CPU time per model (~4.5 min each on 2 idle cores): step costs of the width-32
-# recipes measured side by side in rotation (batch 64, one thread, busy machine): DCGAN 1, WGAN (clipping) 2.61x,
-# WGAN-GP 5.18x (n_critic 5), the VAE on the generator's network 0.51x; 5,600 DCGAN steps took ~4.5 min idle.
-_GAN_STEPS_EQUAL_CPU = {"dcgan": 5_600, "wgan": 2_150, "wgan_gp": 1_100, "vae": 11_000}
+# Notebook 03 at about equal CPU time per model (~4.5 min each on 2 idle cores): 5,600 DCGAN steps, and at the
+# registry's step costs (gm_lib.experiments.GAN_MODELS) WGAN 2,150, WGAN-GP 1,100 and the VAE 11,000 steps.
 
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", train_subset=2_000, eval_subset=500, vae_steps=100, ae_steps=60,
-        gan_steps={"dcgan": 30, "wgan": 10, "wgan_gp": 10, "vae": 60}, batch_size=32,
+        gan_budget=30, step_quantum=1, batch_size=32,
         gan_batch_size=32, max_minutes=5,
         nll_k=20, nll_n=50, fid_n=64, fid_preview=True,
         toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,
@@ -108,17 +108,17 @@ PROFILES: dict[str, Profile] = {
     # Measured here (2 idle cores, before the OpenVINO FID backend, which is 1.4-2.2x faster): Inception features
     # 60 ms/image plus ~15 s of sqrtm per FID (now ~1 s: eigenvalues), the importance-sampled NLL 8 images/s at
     # K=1000; 100 training steps take ~4 s (VAE of 01 and 04), ~2.5 s (WAE), ~5 s (latent-critic VAE). Notebook 03's
-    # models get ~4.5 min each (see _GAN_STEPS_EQUAL_CPU). max_minutes is a guard, far above any run's need.
+    # models get ~4.5 min each (see gan_budget). max_minutes is a guard, far above any run's need.
     "default": Profile(
         name="default", train_subset=None, eval_subset=10_000, vae_steps=20_000, ae_steps=4_000,
-        gan_steps=_GAN_STEPS_EQUAL_CPU, batch_size=100, gan_batch_size=64,
+        gan_budget=5_600, step_quantum=50, batch_size=100, gan_batch_size=64,
         max_minutes=30.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
         precision="auto", seeds=1,
     ),
     "full": Profile(
         name="full", train_subset=None, eval_subset=None, vae_steps=300_000, ae_steps=60_000,
-        gan_steps=dict.fromkeys(_GAN_STEPS_EQUAL_CPU, 100_000), batch_size=100,
+        gan_budget=100_000, step_quantum=1_000, batch_size=100,
         gan_batch_size=64, max_minutes=None, nll_k=5_000, nll_n=10_000, fid_n=10_000, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=2_000, toy_eval_batches=50, tsne_n=10_000, snapshot_every=5_000,
         precision="auto", seeds=3,
@@ -139,8 +139,6 @@ def get_profile(name: ProfileName, **overrides: Any) -> Profile:
     if unknown:
         raise ValueError(f"unknown profile field(s) {unknown}: valid fields are {sorted(known)}")
     given = {key: value for key, value in overrides.items() if value is not None}
-    if isinstance(given.get("gan_steps"), int):
-        given["gan_steps"] = dict.fromkeys(PROFILES[name].gan_steps, given["gan_steps"])
     if "toy_thetas" in given:
         given["toy_thetas"] = tuple(float(t) for t in given["toy_thetas"])
     check_precision(given.get("precision", "auto"))

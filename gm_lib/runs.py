@@ -2,7 +2,9 @@
 
 A run is named ``<name>-<hash12>`` where the hash covers the model config (class and fields), the
 data, the training config (``precision="auto"`` resolved first, so the name says what it trains
-at) and the source of the gm_lib modules a trained model depends on (:data:`TRAINING_CODE`).
+at) and the code of every gm_lib module the trained model depends on: the closure of the imports of
+the model's own module(s) and of this one (the engine, the data readers), :func:`training_code`. A module
+the run does not import never changes its name; an edit of one it imports does.
 Its folder ``cache_dir("runs")/<name>-<hash12>`` holds ``config.json`` (that description, readable),
 the checkpoint and history (:mod:`gm_lib.train`), weight snapshots and cached scores
 (:mod:`gm_lib.evaluation`). :func:`get_or_train` loads a finished run, resumes an unfinished one,
@@ -19,7 +21,7 @@ from pathlib import Path
 import torch
 
 import gm_lib
-from gm_lib.cache import atomic_write, key_digest, source_hash
+from gm_lib.cache import atomic_write, key_digest
 from gm_lib.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -30,25 +32,29 @@ from gm_lib.checkpoint import (
     list_snapshots,
     load_checkpoint,
 )
+from gm_lib.code_graph import changed_modules, code_digests
 from gm_lib.data import DataSpec
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.precision import select_device
-from gm_lib.train import ENGINE_CODE, TrainConfig, set_seed, train
+from gm_lib.train import TrainConfig, set_seed, train
 
-__all__ = ["TRAINING_CODE", "code_hash", "run_hash", "run_directory", "get_or_train", "load_model", "load_snapshots"]
-
-# The code a trained model depends on. Editing anything else (metrics, plots, the report) must not
-# invalidate the checkpoint cache; editing these retrains.
-TRAINING_CODE = ("data.py", "dataset_files.py", "celeba.py", "nets.py", "losses.py", "models/", *ENGINE_CODE)
+__all__ = ["training_code", "describe_run", "run_hash", "run_directory", "stale_reason", "get_or_train", "load_model",
+           "load_snapshots"]
 
 
-def code_hash() -> str:
-    """SHA-256 of the gm_lib modules a trained model depends on (data, nets, losses, models, engine)."""
-    return source_hash(TRAINING_CODE)
+def training_code(model_config) -> dict[str, str]:
+    """``{module path: code digest}`` of the gm_lib code a trained ``model_config`` depends on.
+
+    The import closure (:func:`gm_lib.code_graph.code_digests`) of the config's module, of the modules it
+    names in ``code_modules`` (e.g. a GAN's loss family, imported by name), and of this module (the engine,
+    checkpoints, data readers). Metrics, plots, the report and other families are not in it.
+    """
+    roots = (type(model_config).__module__, *getattr(model_config, "code_modules", ()), __name__)
+    return code_digests(roots)
 
 
-def _describe(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None) -> dict:
+def describe_run(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None) -> dict:
     """What names a run (``train_config`` already resolved); written to its ``config.json``."""
     return {
         "model_class": class_path(type(model_config)),
@@ -56,13 +62,37 @@ def _describe(model_config, data: DataSpec, train_config: TrainConfig, val_data:
         "data": dataclasses.asdict(data),
         "val_data": dataclasses.asdict(val_data) if val_data is not None else None,
         "train_config": dataclasses.asdict(train_config),  # names the precision trained at
-        "code_hash": code_hash(),
+        "code": training_code(model_config),
     }
 
 
 def run_hash(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None = None) -> str:
-    """12 hex digits naming a run: model config (class + fields), data, train config (resolved), gm_lib code."""
-    return key_digest(_describe(model_config, data, train_config.resolve(model_config), val_data), length=12)
+    """12 hex digits naming a run: model config (class + fields), data, train config (resolved), its code."""
+    return key_digest(describe_run(model_config, data, train_config.resolve(), val_data), length=12)
+
+
+def stale_reason(run_dir: str | Path) -> str | None:
+    """None when ``run_dir`` (``<name>-<hash12>``) is the run the current code would load, else a one-line reason.
+
+    The key is recomputed from the configs recorded in its ``config.json`` with today's code: an edited
+    module (named), a model class that no longer exists or a changed key format make it stale.
+    """
+    run_dir = Path(run_dir)
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text())
+        digest = recorded["hash"]
+        model_config = decode_config(recorded["model_config"])
+    except (OSError, ValueError, KeyError, TypeError, ImportError, AttributeError) as error:
+        return f"its config.json cannot be read with this code ({type(error).__name__}: {error})"
+    edited = changed_modules(recorded.get("code") or {})
+    if edited:
+        return f"code it was trained with changed since: {', '.join('gm_lib/' + m for m in edited)}"
+    description = {key: recorded.get(key) for key in ("model_class", "model_config", "data", "val_data",
+                                                     "train_config")}
+    description["code"] = training_code(model_config)
+    if key_digest(description, length=12) != digest or not run_dir.name.endswith(f"-{digest}"):
+        return "its code now imports other gm_lib modules (or its folder was renamed)"
+    return None
 
 
 def run_directory(name: str, model_config, data: DataSpec, train_config: TrainConfig,
@@ -92,12 +122,12 @@ def get_or_train(
     Returns:
         ``(model, history)`` with the model in eval mode on ``train_config.device``.
     """
-    train_config = train_config.resolve(model_config)
-    description = _describe(model_config, data, train_config, val_data)
+    train_config = train_config.resolve()
+    description = describe_run(model_config, data, train_config, val_data)
     digest = key_digest(description, length=12)
     run_dir = cache_dir("runs") / f"{name}-{digest}"
     if force and run_dir.exists():
-        shutil.rmtree(run_dir)
+        shutil.rmtree(run_dir)  # checkpoint, history, snapshots and cached scores: everything of the run
     if run_dir.joinpath(CHECKPOINT_NAME).exists():
         state = load_checkpoint(run_dir / CHECKPOINT_NAME)
         if state["finished"]:

@@ -73,12 +73,9 @@ __all__ = [
     "train",
     "evaluate",
     "load_checkpoint",
-    "ENGINE_CODE",
 ]
 
-# The engine's own code, part of the cache key of everything it trains (gm_lib.runs, the domain classifiers).
-ENGINE_CODE = ("precision.py", "train_config.py", "train.py", "checkpoint.py")
-_MOVED_TO_RUNS = ("get_or_train", "run_directory", "load_snapshots", "load_model", "run_hash", "code_hash")
+_MOVED_TO_RUNS = ("get_or_train", "run_directory", "load_snapshots", "load_model", "run_hash")
 
 
 def __getattr__(name: str):
@@ -109,7 +106,7 @@ class _Run:
     """State of one training run; :meth:`loop` does the work."""
 
     def __init__(self, model, data, config, run_dir, val_data, progress):
-        config = config.resolve(getattr(model, "config", None))
+        config = config.resolve()
         self.model, self.data, self.config, self.val_data = model, data, config, val_data
         self.run_dir, self.path, self.progress = run_dir, run_dir / CHECKPOINT_NAME, progress
         self.device = select_device(config.device)

@@ -67,9 +67,13 @@ class TrainConfig:
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"TrainConfig.lr_schedule={self.lr_schedule!r}; choose 'constant' or 'cosine'")
 
-    def resolve(self, model_config) -> TrainConfig:
-        """This config with ``precision="auto"`` replaced by :func:`resolve_precision`'s choice."""
+    def resolve(self, bf16_keeps_quality: bool = False) -> TrainConfig:
+        """This config with ``precision="auto"`` replaced by :func:`resolve_precision`'s choice.
+
+        ``bf16_keeps_quality`` is the model's verdict in its chapter registry (:class:`gm_lib.experiments.ModelEntry`);
+        without it ``auto`` means fp32.
+        """
         if self.precision != "auto":
             return self
-        precision = resolve_precision("auto", model_config, select_device(self.device))
+        precision = resolve_precision("auto", bf16_keeps_quality, select_device(self.device))
         return dataclasses.replace(self, precision=precision)

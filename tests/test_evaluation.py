@@ -114,3 +114,25 @@ def test_score_run_draws_once_scores_all_and_caches(tmp_path, monkeypatch):
     assert again == first and model.draws == 1 and len(seen) == 1  # cached: not even sampled
     given = evaluation.score_run(_run(), model, 16, reference="mnist:test", preview=True, seed=3, samples=expected)
     assert model.draws == 1 and given.sharpness == first.sharpness and given.classes_covered is None
+
+
+def test_scores_are_keyed_by_the_weights_scored(tmp_path, monkeypatch):
+    """A run stopped by the time guard and finished later must not serve the stopped model's scores."""
+    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path))
+    model, calls = torch.nn.Linear(2, 1), []
+    compute = lambda: calls.append(1) or {"value": len(calls)}
+    assert cached(_run(), {"metric": "x"}, compute, model=model) == {"value": 1}
+    assert cached(_run(), {"metric": "x"}, compute, model=model) == {"value": 1}
+    with torch.no_grad():
+        model.weight[0, 0] += 1e-3  # trained further
+    assert cached(_run(), {"metric": "x"}, compute, model=model) == {"value": 2}
+
+
+def test_weights_digest_sees_every_tensor_and_not_the_device():
+    from gm_lib.evaluation import weights_digest
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    digest = weights_digest(model)
+    model[1].running_mean += 1  # a buffer is part of the model too
+    assert weights_digest(model) != digest
+    assert weights_digest(model) == weights_digest(model.to(torch.float32))

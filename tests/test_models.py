@@ -225,16 +225,6 @@ def test_gan_decode_is_sample_in_unit_range():
     assert torch.allclose(model.sample(5, generator=torch.Generator().manual_seed(0)), x)
 
 
-@pytest.mark.parametrize("config", [
-    VAEConfig(likelihood="bernoulli"), VAEConfig(likelihood="gaussian"), LatentCriticVAEConfig(),
-    *(WAEConfig(penalty=p) for p in ("mmd_rbf", "mmd_imq", "gan")),
-    *(GANConfig(loss=loss) for loss in ("dcgan", "wgan", "wgan_gp")),
-], ids=repr)
-def test_every_family_states_whether_bf16_keeps_its_quality(config):
-    """precision="auto" reads this; a family without it would silently count as "not measured"."""
-    assert isinstance(config.bf16_keeps_quality, bool)
-
-
 def test_generator_weight_average_follows_its_formula_and_feeds_sampling():
     """EMA with warm-up β_t = min(β, (1+t)/(10+t)) (Yazıcı et al. 2019); samples come from the average."""
     torch.manual_seed(0)

@@ -19,7 +19,8 @@ import pytest
 from gm_lib.paths import repo_root
 from gm_lib.profiles import PROFILES, Profile, get_profile
 from gm_lib.report import main
-from gm_lib.report.run import _split_fix, _stamp, check_kernel, load_manifest
+from gm_lib.report.plan import stamp
+from gm_lib.report.run import _split_fix, check_kernel, load_manifest
 from gm_lib.results import Recorder, load_results
 
 FIXTURES = repo_root() / "tests" / "notebooks"
@@ -119,8 +120,8 @@ def test_unavailable_data_is_not_run_with_reason_and_fix_and_exit_zero(report: d
 
 def test_run_stamp_changes_with_parameters_only() -> None:
     notebook = FIXTURES / "fixture_ok.ipynb"
-    assert _stamp(notebook, {"seed": 1}) == _stamp(notebook, {"seed": 1})
-    assert _stamp(notebook, {"seed": 1}) != _stamp(notebook, {"seed": 2})
+    assert stamp(notebook, {"seed": 1}) == stamp(notebook, {"seed": 1})
+    assert stamp(notebook, {"seed": 1}) != stamp(notebook, {"seed": 2})
 
 
 def test_bad_arguments_exit_2_with_a_clear_message(tmp_path: Path) -> None:
@@ -219,23 +220,27 @@ def test_recorder_flags_a_truncated_training_run_and_the_report_shows_it(tmp_pat
     assert "DCGAN 1,000 steps (1.5 min)" in lines[1]
 
 
-def test_notebook_03_runs_follow_the_recipes_and_step_budgets() -> None:
-    from gm_lib.experiments import GAN_RECIPES, gan_runs
+def test_notebook_03_runs_follow_the_registry_at_equal_cpu() -> None:
+    from gm_lib.experiments import GAN_MODELS, budget_steps, gan_runs
 
-    profile = get_profile("default", gan_steps=None)
+    profile = get_profile("default", gan_budget=None)
     runs = gan_runs("fashion_mnist", profile)
-    assert list(runs) == [*GAN_RECIPES, "VAE"]
-    for label, recipe in GAN_RECIPES.items():
-        assert runs[label].model == dataclasses.replace(recipe.config, image_shape=(1, 28, 28))
-        assert runs[label].name == f"gan_fashion_mnist_{recipe.key}"
-        assert runs[label].train.steps == profile.gan_steps[recipe.key]
-        assert runs[label].train.batch_size == profile.gan_batch_size
+    assert list(runs) == [entry.label for entry in GAN_MODELS]
+    for entry in GAN_MODELS:
+        run = runs[entry.label]
+        assert run.model == dataclasses.replace(entry.config, image_shape=(1, 28, 28))
+        assert run.name == f"gan_fashion_mnist_{entry.key}"
+        assert run.train.steps == budget_steps(profile.gan_budget, entry.step_cost, profile.step_quantum)
+        # equal CPU: steps × cost within half a quantum's cost of the budget
+        assert abs(run.train.steps * entry.step_cost - profile.gan_budget) <= entry.step_cost * profile.step_quantum
+        assert run.train.batch_size == profile.gan_batch_size
     assert len({run.name for run in runs.values()}) == len(runs)  # every model its own cache folder and figures
-    # Each family keeps its paper's algorithm; only WGAN-GP's learning rate is ours (measured, see GAN_RECIPES).
+    # The published default numbers were trained at these steps; a registry change that moves them must say so.
+    assert [r.train.steps for r in runs.values()] == [5_600, 2_150, 1_100, 11_000]
+    # Each family keeps its paper's algorithm; only the learning rates are ours (measured, see GAN_MODELS).
     wgan, wgan_gp = runs["WGAN (clipping)"].model, runs["WGAN-GP"].model
     assert (wgan.paper.optimizer, wgan.resolved_lr, wgan.resolved_n_critic, wgan.clip) == ("rmsprop", 5e-5, 5, 0.01)
     assert (wgan_gp.resolved_n_critic, wgan_gp.lambda_gp, wgan_gp.resolved_critic_norm) == (5, 10.0, "none")
     generator, vae = runs["DCGAN"].model, runs["VAE"].model
     assert (vae.width, vae.hidden, vae.latent_dim) == (generator.width, generator.hidden, generator.latent_dim)
-    assert runs["VAE"].train.steps == profile.gan_steps["vae"]
-    assert get_profile("default", gan_steps=7).gan_steps == dict.fromkeys(profile.gan_steps, 7)
+    assert get_profile("default", gan_budget=7).gan_budget == 7

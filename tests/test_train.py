@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -290,51 +290,48 @@ def test_public_evaluate_is_an_image_weighted_mean_and_leaves_rng_alone(tmp_path
     assert math.isclose(result["rec"], expected, rel_tol=1e-5)
 
 
-@dataclass(frozen=True)
-class _Bf16SafeTiny(TinyConfig):
-    """A family measured to keep its quality in bf16."""
-
-    bf16_keeps_quality = True  # class attribute, not a field: as on the model configs
-
-
-@pytest.mark.parametrize(("config", "faster", "expected"), [
-    (_Bf16SafeTiny(), True, "bf16"),
-    (_Bf16SafeTiny(), False, "fp32"),  # quality kept but no speed-up on this device: fp32
-    (TinyConfig(), True, "fp32"),  # not measured: fp32
-    (None, True, "fp32"),
+@pytest.mark.parametrize(("keeps_quality", "faster", "expected"), [
+    (True, True, "bf16"),
+    (True, False, "fp32"),  # quality kept but no speed-up on this device: fp32
+    (False, True, "fp32"),  # lost, or not measured: fp32
 ])
-def test_auto_precision_is_bf16_only_where_quality_is_kept_and_it_is_faster(monkeypatch, config, faster, expected):
+def test_auto_precision_is_bf16_only_where_quality_is_kept_and_it_is_faster(monkeypatch, keeps_quality, faster,
+                                                                            expected):
     monkeypatch.setattr(precision, "bf16_is_faster", lambda device: faster)
     cpu = torch.device("cpu")
-    assert precision.resolve_precision("auto", config, cpu) == expected
-    assert [precision.resolve_precision(p, config, cpu) for p in ("fp32", "bf16")] == ["fp32", "bf16"]
+    assert precision.resolve_precision("auto", keeps_quality, cpu) == expected
+    assert [precision.resolve_precision(p, keeps_quality, cpu) for p in ("fp32", "bf16")] == ["fp32", "bf16"]
     with pytest.raises(ValueError, match="fp16"):
-        precision.resolve_precision("fp16", config, cpu)
+        precision.resolve_precision("fp16", keeps_quality, cpu)
     with pytest.raises(ValueError, match="precision='fp16'"):
         TrainConfig(steps=1, precision="fp16")
 
 
 def test_auto_precision_is_resolved_before_hashing_and_saved_resolved(tmp_path, monkeypatch):
+    from gm_lib.experiments import Run
+
     monkeypatch.setattr(precision, "bf16_is_faster", lambda device: True)
-    spec, config, auto = DataSpec("mnist", "train", n=64), _Bf16SafeTiny(), replace(SMALL, precision="auto")
-    assert run_hash(config, spec, auto) == run_hash(config, spec, replace(SMALL, precision="bf16"))
-    assert run_hash(config, spec, auto) != run_hash(config, spec, replace(SMALL, precision="fp32"))
+    spec, config, auto = DataSpec("mnist", "train", n=64), TinyConfig(), replace(SMALL, precision="auto")
+    run = Run("tiny", config, spec, auto, bf16_keeps_quality=True)  # the registry's verdict resolves "auto"
+    assert run.train.precision == "bf16"
+    assert run_hash(config, spec, run.train) == run_hash(config, spec, replace(SMALL, precision="bf16"))
+    assert run_hash(config, spec, auto) == run_hash(config, spec, replace(SMALL, precision="fp32"))  # not measured
     set_seed(0)
-    model, data = config.build(), random_dataset()
-    train(model, data, auto, tmp_path, progress=False)
+    train(config.build(), random_dataset(), run.train, tmp_path, progress=False)
     assert load_checkpoint(tmp_path / CHECKPOINT_NAME)["train_config"]["precision"] == "bf16"
 
 
 def test_report_runs_record_the_precision_they_train_at(monkeypatch):
-    from gm_lib.experiments import autoencoder_runs, gan_runs
+    from gm_lib.experiments import AUTOENCODER_MODELS, GAN_MODELS, autoencoder_runs, gan_runs
     from gm_lib.profiles import get_profile
 
     monkeypatch.setattr(precision, "bf16_is_faster", lambda device: True)
     profile = get_profile("smoke")
     assert profile.precision == "auto"
-    runs = {**gan_runs("fashion_mnist", profile, device="cpu"), **autoencoder_runs("mnist", profile, device="cpu")}
-    for run in runs.values():
-        assert run.train.precision == ("bf16" if run.model.bf16_keeps_quality else "fp32")
+    for entries, chapter_runs in ((GAN_MODELS, gan_runs("fashion_mnist", profile, device="cpu")),
+                          (AUTOENCODER_MODELS, autoencoder_runs("mnist", profile, device="cpu"))):
+        for entry in entries:
+            assert chapter_runs[entry.label].train.precision == ("bf16" if entry.bf16_keeps_quality else "fp32")
 
 
 def test_notebook_04_compares_like_with_like_and_never_validates_on_test():

@@ -21,7 +21,7 @@ from gm_lib.cache import key_digest, load_or_compute, load_torch
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.progress import phase
-from gm_lib.train import ENGINE_CODE, TrainConfig, set_seed, train
+from gm_lib.train import TrainConfig, set_seed, train
 
 __all__ = [
     "ClassifierConfig",
@@ -37,8 +37,9 @@ __all__ = [
 ]
 
 COVERAGE_THRESHOLD = 0.01  # a class is covered when it holds at least 1 % of the samples
-# The code a cached classifier depends on: editing it retrains the classifier, editing anything else does not.
-CLASSIFIER_CODE = ("metrics/classifiers.py", "data.py", "dataset_files.py", "models/base.py", *ENGINE_CODE)
+# The code a cached classifier depends on (this module's import closure: the engine, the data readers): editing
+# it retrains the classifier, editing anything else does not.
+CLASSIFIER_CODE = (__name__,)
 
 
 @dataclass(frozen=True)

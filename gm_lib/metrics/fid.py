@@ -65,10 +65,11 @@ __all__ = [
 
 MIN_FID_SAMPLES = 2048
 _FEATURE_DIM = 2048
-# The code cached results depend on (see gm_lib.cache.key_digest): the statistics on the preprocessing and the
-# network, the floors also on the Fréchet distance and KID maths. Editing these files recomputes them.
-_STATS_CODE = ("metrics/fid.py", "metrics/inception.py", "metrics/inception_backends.py")
-_FLOOR_CODE = (*_STATS_CODE, "metrics/feature_distances.py")
+# The code cached statistics and floors depend on (see gm_lib.cache.key_digest): this module's import closure, i.e.
+# the preprocessing, the network and its backends, the Fréchet distance and KID maths, and the data readers
+# (gm_lib.data, imported where the reference images are loaded), so a change of how a dataset is read recomputes.
+_STATS_CODE = (__name__,)
+_FLOOR_CODE = _STATS_CODE
 
 
 # ---------------------------------------------------------------- input contract

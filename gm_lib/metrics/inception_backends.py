@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 BACKENDS = ("torch", "openvino")
-_IR_VERSION = "v1"  # bump when the conversion changes: it names the cached IR
 
 
 def openvino_available() -> bool:
@@ -85,12 +84,19 @@ def resolve_backend(device: torch.device) -> str:
 
 
 def openvino_model_path() -> Path:
-    """``cache_dir("fid")/<weights>-openvino<version>-<ir version>.xml`` (its ``.bin`` beside it)."""
+    """``cache_dir("fid")/<weights>-openvino<version>-<code digest>.xml`` (its ``.bin`` beside it).
+
+    The digest covers the conversion code (this module's import closure, :mod:`gm_lib.code_graph`), so an edit of
+    the conversion makes a new IR and an edit elsewhere does not.
+    """
     import openvino as ov
+
+    from gm_lib.cache import key_digest
 
     version = ov.__version__.split("-")[0]  # an IR is read by the runtime that wrote it (or newer)
     stem = WEIGHTS_NAME.removesuffix(".pth")
-    return converted_weights_path().with_name(f"{stem}-openvino{version}-{_IR_VERSION}.xml")
+    digest = key_digest({"weights": WEIGHTS_NAME, "openvino": version}, (__name__,), length=10)
+    return converted_weights_path().with_name(f"{stem}-openvino{version}-{digest}.xml")
 
 
 def ensure_openvino_model() -> Path:

@@ -1,14 +1,10 @@
-"""Image GANs: DCGAN, WGAN (weight clipping) and WGAN-GP.
+"""Image GANs: one generator and critic pair, trained by a loss family of :mod:`gm_lib.models.gan_losses`.
 
-* DCGAN (Radford et al. 2016): BCE-with-logits discriminator with BatchNorm, non-saturating
-  generator loss, Adam(2e-4, β = (0.5, 0.999)), one discriminator update per step.
-* WGAN (Arjovsky et al. 2017, Alg. 1): critic without sigmoid or BatchNorm, weights clipped to
-  [−c, c] with c = 0.01, RMSprop(5e-5), n_critic = 5. (The paper's reference critic, ``DCGAN_D`` of
-  github.com/martinarjovsky/WassersteinGAN, keeps BatchNorm: ``critic_norm="batch"``; it did not help here,
-  see :data:`gm_lib.experiments.GAN_RECIPES`.)
-* WGAN-GP (Gulrajani et al. 2017, Alg. 1): two-sided gradient penalty λ = 10 instead of
-  clipping, Adam(1e-4, β = (0.5, 0.9)), n_critic = 5, no BatchNorm in the critic (β1 = 0.5 as the
-  authors' released code; Alg. 1 lists β1 = 0, which measured the same here).
+The families (``GANConfig.loss`` names the module): ``dcgan`` (Radford et al. 2016), ``wgan`` (weight
+clipping, Arjovsky et al. 2017) and ``wgan_gp`` (gradient penalty, Gulrajani et al. 2017); each module holds
+its paper's optimiser settings (:class:`PaperRecipe`) and its terms, and the loss names those modules in one
+place only: the folder. :class:`GAN` imports its family's module by name, so that a run's cache key covers the
+family it trains and not the others (:mod:`gm_lib.code_graph`).
 
 Two additions that keep each paper's algorithm: a separate critic learning rate (the two
 time-scale update rule, TTUR, Heusel et al. 2017) and an exponential moving average of the
@@ -17,31 +13,28 @@ generator's weights (Yazıcı et al. 2019), which :meth:`GAN.sample` / :meth:`GA
 The generator is :class:`~gm_lib.nets.Decoder` + tanh, working in [−1, 1]; real batches in
 [0, 1] are mapped with ``2x − 1`` inside, and :meth:`GAN.sample` returns [0, 1]. One
 training step = one generator update, consuming ``n_critic`` real batches.
-Terms: ``loss`` (= ``critic``, the last critic loss), ``generator``, and for the WGANs
-``wasserstein`` (``E D(x) − E D(G(z))``) and for WGAN-GP ``gradient_penalty`` (unweighted).
+Terms: ``loss`` (= ``critic``, the last critic loss), ``generator``, and what the family adds (the WGANs:
+``wasserstein``, ``E D(x) − E D(G(z))``; WGAN-GP: ``gradient_penalty``, unweighted).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import importlib
+import pkgutil
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from gm_lib.losses import (
-    clip_weights,
-    dcgan_discriminator_loss,
-    dcgan_generator_loss,
-    gradient_penalty,
-    wgan_critic_loss,
-    wgan_generator_loss,
-)
 from gm_lib.models.base import BatchFn, GenerativeModel, ModelOutput, check_image_batch
-from gm_lib.nets import Critic, Decoder
+from gm_lib.nets.conv import Decoder
+from gm_lib.nets.critic import Critic, CriticNorm
 
-__all__ = ["GANConfig", "GAN", "PaperRecipe", "PAPER_RECIPES"]
+__all__ = ["GANConfig", "GAN", "PaperRecipe", "gan_losses", "loss_family"]
 
 
 @dataclass(frozen=True)
@@ -52,19 +45,28 @@ class PaperRecipe:
     lr: float
     betas: tuple[float, float]  # Adam only
     n_critic: int
-    critic_norm: Literal["batch", "none"]
+    critic_norm: CriticNorm
 
 
-PAPER_RECIPES = {
-    "dcgan": PaperRecipe("adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1, critic_norm="batch"),  # Radford, Sec. 4
-    "wgan": PaperRecipe("rmsprop", lr=5e-5, betas=(0.0, 0.0), n_critic=5, critic_norm="none"),  # Arjovsky, Alg. 1
-    "wgan_gp": PaperRecipe("adam", lr=1e-4, betas=(0.5, 0.9), n_critic=5, critic_norm="none"),  # Gulrajani, Alg. 1
-}
+_FAMILIES = "gm_lib.models.gan_losses"
 
-# Does bf16 autocast keep the final sample quality? bench/bench_precision.py, default profile (Fashion-MNIST,
-# 1,000 generator steps), 2 seeds, classifier-feature FD of 10,000 samples, fp32 vs bf16 (tolerance):
-# DCGAN 386.2 vs 394.3 (10.1) and WGAN 515.5 vs 511.8 (27.9) keep it; WGAN-GP loses it, 406.8 vs 429.2 (8.1).
-_BF16_KEEPS_QUALITY = {"dcgan": True, "wgan": True, "wgan_gp": False}
+
+def gan_losses() -> tuple[str, ...]:
+    """The loss families there are: the module names in :mod:`gm_lib.models.gan_losses`."""
+    folder = importlib.import_module(_FAMILIES).__path__
+    return tuple(sorted(info.name for info in pkgutil.iter_modules(folder)))
+
+
+@functools.cache
+def loss_family(loss: str) -> ModuleType:
+    """The module of loss family ``loss`` (see :mod:`gm_lib.models.gan_losses` for what it defines).
+
+    Raises:
+        ValueError: no such family.
+    """
+    if loss not in gan_losses():
+        raise ValueError(f"loss={loss!r} unknown; use one of {gan_losses()} (modules of gm_lib/models/gan_losses)")
+    return importlib.import_module(f"{_FAMILIES}.{loss}")
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,8 @@ class GANConfig:
         image_shape, width: as the autoencoders (see :mod:`gm_lib.nets`); both players use ``width``.
         hidden: units of the fully connected layer in generator and critic (0: none; see :mod:`gm_lib.nets`).
         latent_dim: dimension of the N(0, I) noise.
-        loss: ``dcgan``, ``wgan`` or ``wgan_gp``.
-        lr: generator learning rate (None: the paper's, 2e-4 / 5e-5 / 1e-4).
+        loss: the loss family, a module of :mod:`gm_lib.models.gan_losses` (:func:`gan_losses`).
+        lr: generator learning rate (None: the family paper's, e.g. 2e-4 / 5e-5 / 1e-4).
         critic_lr: critic learning rate (None: ``lr``; TTUR sets it apart, Heusel et al. 2017).
         betas: Adam betas (None: (0.5, 0.999) / unused for RMSprop / (0.5, 0.9)).
         n_critic: critic updates per generator update (None: 1 / 5 / 5).
@@ -93,30 +95,31 @@ class GANConfig:
     latent_dim: int = 64
     width: int = 32
     hidden: int = 0
-    loss: Literal["dcgan", "wgan", "wgan_gp"] = "dcgan"
+    loss: str = "dcgan"
     lr: float | None = None
     critic_lr: float | None = None
     betas: tuple[float, float] | None = None
     n_critic: int | None = None
-    critic_norm: Literal["batch", "none"] | None = None
+    critic_norm: CriticNorm | None = None
     clip: float = 0.01
     lambda_gp: float = 10.0
     ema_decay: float | None = None
+
+    def __post_init__(self):
+        loss_family(self.loss)  # raises ValueError naming the families there are
 
     def build(self) -> GAN:
         return GAN(self)
 
     @property
-    def bf16_keeps_quality(self) -> bool:
-        """Whether bf16 autocast kept this loss's final sample quality (``precision="auto"`` reads it)."""
-        return _BF16_KEEPS_QUALITY[self.loss]
+    def code_modules(self) -> tuple[str, ...]:
+        """The modules a run's cache key covers beyond this config's own: the loss family's (imported by name)."""
+        return (f"{_FAMILIES}.{self.loss}",)
 
     @property
     def paper(self) -> PaperRecipe:
         """The paper's settings for this loss (raises ``ValueError`` for an unknown loss)."""
-        if self.loss not in PAPER_RECIPES:
-            raise ValueError(f"loss={self.loss!r} unknown; use one of {sorted(PAPER_RECIPES)}")
-        return PAPER_RECIPES[self.loss]
+        return loss_family(self.loss).PAPER
 
     @property
     def resolved_lr(self) -> float:
@@ -135,12 +138,12 @@ class GANConfig:
         return self.n_critic if self.n_critic is not None else self.paper.n_critic
 
     @property
-    def resolved_critic_norm(self) -> Literal["batch", "none"]:
+    def resolved_critic_norm(self) -> CriticNorm:
         return self.critic_norm if self.critic_norm is not None else self.paper.critic_norm
 
 
 class GAN(GenerativeModel):
-    """Generator + critic pair; see the module docstring for the three losses."""
+    """Generator + critic pair trained by the loss family ``config.loss`` (see the module docstring)."""
 
     def __init__(self, config: GANConfig):
         super().__init__()
@@ -152,10 +155,17 @@ class GAN(GenerativeModel):
         self.latent_dim = config.latent_dim
         self.generator = Decoder(config.image_shape, config.latent_dim, config.width, config.hidden)
         self.critic = Critic(config.image_shape, config.width, norm=config.resolved_critic_norm, hidden=config.hidden)
+        if hasattr(self.family, "prepare_critic"):  # e.g. spectral normalisation
+            self.critic = self.family.prepare_critic(self.critic)
         self.generator_ema: nn.Module | None = None
         if config.ema_decay is not None:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+
+    @property
+    def family(self) -> ModuleType:
+        """The loss family's module (:func:`loss_family`); a property, so the model stays deep-copyable."""
+        return loss_family(self.config.loss)
 
     # ------------------------------------------------------------ maths
 
@@ -186,21 +196,11 @@ class GAN(GenerativeModel):
         real = 2.0 * x - 1.0
         fake = self.generate(self._noise(x.shape[0])).detach()
         real_scores, fake_scores = self.critic(real).float(), self.critic(fake).float()
-        if self.config.loss == "dcgan":
-            return ModelOutput(critic=dcgan_discriminator_loss(real_scores, fake_scores))
-        terms = ModelOutput(critic=wgan_critic_loss(real_scores, fake_scores),
-                            wasserstein=real_scores.mean() - fake_scores.mean())
-        if self.config.loss == "wgan_gp":
-            with torch.enable_grad():
-                gp = gradient_penalty(self.critic, real, fake)
-            terms["gradient_penalty"] = gp
-            terms["critic"] = terms["critic"] + self.config.lambda_gp * gp
-        return terms
+        return self.family.critic_terms(self, real, fake, real_scores, fake_scores)
 
     def generator_loss(self, n: int) -> Tensor:
-        """Generator loss on ``n`` fresh fakes (non-saturating for DCGAN, ``−E D(G(z))`` for WGANs)."""
-        scores = self.critic(self.generate(self._noise(n))).float()
-        return dcgan_generator_loss(scores) if self.config.loss == "dcgan" else wgan_generator_loss(scores)
+        """The family's generator loss on ``n`` fresh fakes (DCGAN: non-saturating; WGANs: ``−E D(G(z))``)."""
+        return self.family.generator_loss(self.critic(self.generate(self._noise(n))).float())
 
     # ------------------------------------------------------------ engine contract
 
@@ -222,8 +222,8 @@ class GAN(GenerativeModel):
             optimizers["critic"].zero_grad(set_to_none=True)
             terms.critic.backward()
             optimizers["critic"].step()
-            if self.config.loss == "wgan":
-                clip_weights(self.critic, self.config.clip)
+            if hasattr(self.family, "after_critic_step"):  # e.g. WGAN's weight clipping
+                self.family.after_critic_step(self)
         generator = self.generator_loss(x.shape[0])
         optimizers["generator"].zero_grad(set_to_none=True)
         generator.backward()

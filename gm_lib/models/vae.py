@@ -52,16 +52,6 @@ class VAEConfig:
     def build(self) -> VAE:
         return VAE(self)
 
-    @property
-    def bf16_keeps_quality(self) -> bool:
-        """Whether bf16 autocast kept this VAE's final quality (``precision="auto"`` reads it).
-
-        ``bench/bench_precision.py``, default profile, 2 seeds, fp32 vs bf16 (tolerance): the Bernoulli
-        VAE of notebook 01 keeps it (test −ELBO 100.96 vs 100.91 nats (2.02)); the Gaussian one of
-        notebook 04 loses it (classifier FD of 10,000 samples 763.0 vs 781.7 (16.6), worse in both seeds).
-        """
-        return self.likelihood == "bernoulli"
-
 
 class VAE(GenerativeModel):
     """Gaussian-encoder VAE; loss terms ``loss`` (−ELBO), ``reconstruction`` (−log p(x|z)),

@@ -29,11 +29,6 @@ from gm_lib.nets import MLP, Decoder, Encoder
 
 __all__ = ["WAEConfig", "WAE"]
 
-# Does bf16 autocast keep the final quality? bench/bench_precision.py, default profile (MNIST, 4,000 steps),
-# 2 seeds, fp32 vs bf16 (tolerance): both MMD penalties keep it (classifier FD of 10,000 samples RBF 396.5 vs
-# 396.4 (18.0), IMQ 395.3 vs 396.5 (14.8); test reconstruction within 0.003); WAE-GAN loses it (test
-# reconstruction 0.984 vs 1.074 (0.081), FD 417.9 vs 455.5).
-_BF16_KEEPS_QUALITY = {"mmd_rbf": True, "mmd_imq": True, "gan": False}
 
 
 @dataclass(frozen=True)
@@ -68,11 +63,6 @@ class WAEConfig:
 
     def build(self) -> WAE:
         return WAE(self)
-
-    @property
-    def bf16_keeps_quality(self) -> bool:
-        """Whether bf16 autocast kept this penalty's final quality (``precision="auto"`` reads it)."""
-        return _BF16_KEEPS_QUALITY[self.penalty]
 
 
 class WAE(GenerativeModel):

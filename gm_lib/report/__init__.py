@@ -5,7 +5,7 @@ Usage:
                             [--seed N | --seeds 0,1,2] [--device auto|cpu|cuda] [--precision auto|fp32|bf16] [--force]
                             [--reports-dir reports] [--figures-dir figures]
                             [--executor local|slurm] [--slurm-partition P] [--slurm-timeout-min 240]
-                            [--slurm-gpus 0] [--slurm-cpus 8]
+                            [--slurm-gpus 0] [--slurm-cpus 8] [--plan]
 
 Writes ``<reports>/executed/<run>.{ipynb,html}``, ``<figures>/<run>/`` (figures + results.json) and
 ``<reports>/report.{md,html,pdf}``. Seeds: each run is executed once per seed, ``--seeds`` (e.g. ``0,1,2``),
@@ -17,192 +17,19 @@ Exit status 0 when every selected run succeeded or was skipped because its data 
 notebook failed (named with its cell; the other runs still run and the report marks it FAILED); 2 for bad
 arguments or a missing kernel.
 
-Incremental: a run whose notebook file, parameters (profile, seed, device, precision, ...) and gm_lib source
-are unchanged since its last successful execution, and whose results.json is still there, is not
-re-executed (status "cached"); ``--force`` re-executes everything. Models and metrics are also
-cached by the library itself (load-or-train), so a forced re-run is quick when checkpoints exist.
+Incremental: a run whose notebook file, parameters (profile, seed, device, precision, ...), the code of the
+gm_lib modules its cells import and its models' cache keys are unchanged since its last successful
+execution, and whose results.json is still there, is not re-executed (status "cached",
+:mod:`gm_lib.report.plan`); a change of the report builder alone rebuilds the report and executes nothing;
+``--force`` re-executes everything. Models and metrics are also cached by the library itself
+(load-or-train), so a forced re-run is quick when checkpoints exist. ``--plan`` (``make report PLAN=1``)
+prints what a run would do, per notebook run and per model, with the reasons, and runs nothing.
 
 ``--executor slurm`` submits each selected run and seed as one Slurm job with submitit and waits for them all
 (see :mod:`gm_lib.report.cluster`); ``local`` (the default) runs them one after the other here, showing
 a live progress line per notebook (:mod:`gm_lib.report.progress`).
 """
 
-from __future__ import annotations
+from gm_lib.report.cli import describe, main, parse_args, print_plan, resolve_seeds
 
-import argparse
-import sys
-import time
-from datetime import UTC, datetime
-from pathlib import Path
-
-from gm_lib.paths import repo_root
-from gm_lib.profiles import PROFILES
-from gm_lib.report.build import ReportContext, write_report
-from gm_lib.report.cluster import EXECUTORS
-from gm_lib.report.progress import format_minutes
-from gm_lib.report.run import (
-    KERNEL,
-    Outcome,
-    RunSpec,
-    check_kernel,
-    execute_run,
-    expected_seconds,
-    load_manifest,
-    previous_outcome,
-    resolve_device,
-    run_paths,
-)
-from gm_lib.report.timing import describe_time_split
-from gm_lib.results import git_commit
-
-__all__ = ["main", "parse_args", "resolve_seeds", "describe"]
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The CLI above; paths default to the repository's reports/ and figures/."""
-    root = repo_root()
-    parser = argparse.ArgumentParser(prog="python -m gm_lib.report", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=["smoke", "default", "full"], default="default")
-    parser.add_argument("--manifest", type=Path, default=root / "reports" / "manifest.yaml")
-    parser.add_argument("--only", nargs="+", metavar="RUN", help="run names to execute (others: earlier results)")
-    parser.add_argument("--seed", type=int, default=None, help="first seed (default: the manifest's seed)")
-    parser.add_argument("--seeds", type=_seed_list, default=None, metavar="S,S,...",
-                        help="seeds to run every notebook with, e.g. 0,1,2 (default: the profile's count from --seed)")
-    parser.add_argument("--device", default="auto", help="auto (cuda if visible, else cpu), cpu, cuda, ...")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="auto: bf16 only for families it keeps the quality of, on hardware where it is faster")
-    parser.add_argument("--force", action="store_true", help="re-execute runs even when nothing changed")
-    parser.add_argument("--kernel", default=KERNEL, help=argparse.SUPPRESS)
-    parser.add_argument("--executor", choices=EXECUTORS, default="local",
-                        help="local: one notebook after the other here; slurm: one Slurm job per run (submitit)")
-    parser.add_argument("--slurm-partition", default=None, help="Slurm partition for --executor slurm")
-    parser.add_argument("--slurm-timeout-min", type=int, default=240, help="time limit per job (minutes)")
-    parser.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per job")
-    parser.add_argument("--slurm-cpus", type=int, default=8, help="CPU cores per job")
-    parser.add_argument("--reports-dir", type=Path, default=root / "reports")
-    parser.add_argument("--figures-dir", type=Path, default=root / "figures")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the report pipeline; returns the exit status (see the module docstring)."""
-    args = parse_args(argv)
-    start = time.perf_counter()
-    try:
-        manifest = load_manifest(args.manifest)
-        names = [run.name for run in manifest.runs]
-        unknown = sorted(set(args.only or []) - set(names))
-        if unknown:
-            raise ValueError(f"--only: unknown run(s) {unknown}; the manifest has {names}")
-        check_kernel(args.kernel)
-        seeds = resolve_seeds(args.seeds, args.seed, manifest.seed, args.profile)
-    except (ValueError, RuntimeError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    local = args.executor == "local"
-    device = resolve_device(args.device) if local else args.device  # a cluster job resolves it on its node
-    reports_dir, figures_dir = args.reports_dir.absolute(), args.figures_dir.absolute()
-    print(f"report: profile {args.profile}, {_seed_words(seeds)}, device {device}, precision {args.precision}, "
-          f"{len(names)} run(s) in {args.manifest}" + ("" if local else f", executor {args.executor}"))
-    per_seed = len(seeds) > 1
-    run_kwargs = dict(profile=args.profile, device=device, precision=args.precision, reports_dir=reports_dir,
-                      figures_dir=figures_dir, force=args.force, kernel=args.kernel, per_seed=per_seed)
-    selected = [spec for spec in manifest.runs if not args.only or spec.name in args.only]
-    if local:
-        done = _run_locally(selected, seeds, run_kwargs, names)
-    else:
-        done = _run_on_cluster(selected, seeds, run_kwargs, args)
-    outcomes: list[Outcome] = [
-        done.get((spec.name, seed)) or previous_outcome(spec, figures_dir, reports_dir, seed, per_seed)
-        for spec in manifest.runs for seed in seeds]
-    context = ReportContext(args.profile, seeds[0], device, args.precision, time.perf_counter() - start,
-                            datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), git_commit(), tuple(seeds))
-    paths = write_report(outcomes, context, reports_dir)
-    print(f"report: {paths['md']}, {paths['html'].name}, {paths['pdf'].name} ({time.perf_counter() - start:.0f} s)")
-    print(describe_time_split(outcomes))
-    failed = [o for o in outcomes if o.status == "failed"]
-    for o in failed:
-        at = f" (seed {o.seed})" if per_seed else ""
-        print(f"error: {o.spec.name}{at}: {o.spec.notebook} failed in {o.cell or 'setup'}: {o.reason}", file=sys.stderr)
-    return 1 if failed else 0
-
-
-def resolve_seeds(given: list[int] | None, first: int | None, manifest_seed: int, profile: str) -> list[int]:
-    """The seeds to run: ``--seeds`` as given, else the profile's ``seeds`` count from ``--seed`` (or the manifest's).
-
-    Raises ValueError when both ``--seeds`` and ``--seed`` are given.
-    """
-    if given is not None:
-        if first is not None:
-            raise ValueError("give either --seed N (the first of the profile's seeds) or --seeds S,S,..., not both")
-        return given
-    start = manifest_seed if first is None else first
-    return list(range(start, start + PROFILES[profile].seeds))
-
-
-def _seed_list(text: str) -> list[int]:
-    """``"0,1,2"`` -> [0, 1, 2] (order kept, repeats dropped); a bad list is argparse's usage error (exit 2)."""
-    try:
-        seeds = [int(part) for part in text.replace(" ", ",").split(",") if part]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds are integers separated by commas, e.g. 0,1,2; got {text!r}") from None
-    if not seeds:
-        raise argparse.ArgumentTypeError("--seeds needs at least one seed, e.g. 0,1,2")
-    return list(dict.fromkeys(seeds))
-
-
-def _seed_words(seeds: list[int]) -> str:
-    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))}"
-
-
-def _run_locally(
-    specs: list[RunSpec], seeds: list[int], run_kwargs: dict, names: list[str],
-) -> dict[tuple[str, int], Outcome]:
-    """One notebook after the other on this machine, with the live progress line; all runs of a seed, then the next.
-
-    Seed by seed, so the manifest's dependency order holds within each seed (05 loads 01's and 04's models
-    of its own seed) and an interrupted report has whole seeds.
-    """
-    outcomes = {}
-    for seed in seeds:
-        for spec in specs:
-            output_dir, _ = run_paths(spec.name, seed, run_kwargs["figures_dir"], run_kwargs["reports_dir"],
-                                      run_kwargs["per_seed"])
-            expected = expected_seconds(spec, run_kwargs["profile"], output_dir)
-            about = f", expected ~{format_minutes(expected)}" if expected is not None else ""
-            at = f" seed {seed}" if run_kwargs["per_seed"] else ""
-            print(f"[{names.index(spec.name) + 1}/{len(names)}] {spec.name}{at} ({spec.notebook.name}{about}) ...",
-                  flush=True)
-            outcomes[spec.name, seed] = execute_run(spec, seed=seed, **run_kwargs)
-            print("    " + describe(outcomes[spec.name, seed]), flush=True)
-    return outcomes
-
-
-def _run_on_cluster(
-    specs: list[RunSpec], seeds: list[int], run_kwargs: dict, args: argparse.Namespace,
-) -> dict[tuple[str, int], Outcome]:
-    """Each run and seed as one submitit job (Slurm, or submitit's local executor); see :mod:`gm_lib.report.cluster`."""
-    from gm_lib.report.cluster import submit_runs
-
-    options = {"timeout_min": args.slurm_timeout_min, "gpus_per_node": args.slurm_gpus,
-               "cpus_per_task": args.slurm_cpus, "slurm_partition": args.slurm_partition}
-    if args.executor == "submitit-local":
-        options = {"timeout_min": args.slurm_timeout_min}
-    folder = run_kwargs["reports_dir"] / "jobs"
-    return submit_runs(specs, kind=args.executor, folder=folder, options=options, run_kwargs=run_kwargs,
-                       seeds=seeds, echo=lambda line: print(line, flush=True))
-
-
-def describe(outcome: Outcome) -> str:
-    """One terminal line for a run's outcome."""
-    wall = f" ({outcome.wall_time_s:.1f} s)" if outcome.wall_time_s is not None else ""
-    if outcome.status == "unavailable":
-        return f"NOT RUN (data unavailable): {outcome.reason}. Fix: {outcome.fix}"
-    if outcome.status == "failed":
-        where = f" in {outcome.cell}" if outcome.cell else ""
-        kept = f"; partial output kept in {outcome.executed}" if outcome.executed else ""
-        return f"FAILED{where}{wall}: {outcome.reason}{kept}"
-    if outcome.status == "cached":
-        took = f", it took {outcome.wall_time_s:.1f} s" if outcome.wall_time_s is not None else ""
-        return f"unchanged since its last run{took}: not re-executed (--force re-runs it)"
-    return f"ok{wall}"
+__all__ = ["main", "parse_args", "resolve_seeds", "describe", "print_plan"]

@@ -2,6 +2,6 @@
 
 import sys
 
-from gm_lib.report import main
+from gm_lib.report.cli import main
 
 raise SystemExit(main(sys.argv[1:]))

@@ -84,7 +84,7 @@ def _label(name: str, seed: int, seeds: list[int]) -> str:
 def _collect(
     specs: list[RunSpec], jobs: dict[tuple[str, int], Any], run_kwargs: dict[str, Any], seeds: list[int], echo,
 ) -> dict[tuple[str, int], Outcome]:
-    from gm_lib.report import describe
+    from gm_lib.report.cli import describe
 
     outcomes: dict[tuple[str, int], Outcome] = {}
     pending = dict(jobs)

@@ -7,8 +7,9 @@ plus the manifest's own parameters. The executed notebook goes to ``<reports>/ex
 executes each run once per seed into ``<figures>/<run>/seed<k>/`` and ``<reports>/executed/<run>-seed<k>.ipynb``
 (:func:`run_paths`); with one seed the paths above stay.
 
-Outcomes: ``ok``; ``cached`` (skipped: notebook file, parameters and gm_lib code unchanged since a
-successful run whose results.json is still there; ``--force`` re-runs); ``unavailable`` (the
+Outcomes: ``ok``; ``cached`` (skipped: notebook file, parameters, the gm_lib modules its cells import and its
+models' cache keys unchanged since a successful run whose results.json is still there, :mod:`gm_lib.report.plan`;
+``--force`` re-runs); ``unavailable`` (the
 notebook raised ``gm_lib.data.DatasetUnavailable``: reported as not run, with reason and fix, and no
 other dataset is substituted); ``failed`` (any other exception: named by notebook and cell);
 ``not_selected`` (left out by ``--only``; its earlier results are shown when they exist).
@@ -16,7 +17,6 @@ other dataset is substituted); ``failed`` (any other exception: named by noteboo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
@@ -27,7 +27,9 @@ from typing import Any, Literal
 
 import yaml
 
+from gm_lib.cache import atomic_write
 from gm_lib.paths import repo_root
+from gm_lib.report.plan import STAMP_FILE, stale_reasons, stamp
 from gm_lib.report.progress import ENGINE, RunDisplay
 from gm_lib.results import RESULTS_FILE
 
@@ -43,12 +45,12 @@ __all__ = [
     "execute_run",
     "expected_seconds",
     "previous_outcome",
+    "run_parameters",
 ]
 
 KERNEL = "gm-lab"
 Status = Literal["ok", "cached", "unavailable", "failed", "not_selected"]
 _RESERVED = ("profile", "seed", "device", "precision", "output_dir", "run_name")
-_STAMP = ".run-stamp.json"
 # ipykernel warns on every start that its local TCP sockets are unencrypted; the kernel runs on this
 # machine for this user only, so the warning is noise on the report's terminal. Errors still show.
 _QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
@@ -182,18 +184,16 @@ def _execute(
     from papermill.exceptions import PapermillExecutionError
 
     output_dir, executed = run_paths(spec.name, seed, figures_dir, reports_dir, per_seed)
-    params = {"profile": profile, "seed": seed, "device": device, "precision": precision,
-              "output_dir": str(output_dir), "run_name": spec.name}
-    params.update(spec.parameters)
+    params = run_parameters(spec, profile=profile, seed=seed, device=device, precision=precision,
+                            output_dir=output_dir)
     if not spec.notebook.is_file():
         return Outcome(spec, "failed", output_dir, reason=f"notebook {spec.notebook} not found", fix="fix the manifest")
-    stamp = _stamp(spec.notebook, params)
-    if not force and _is_current(output_dir, executed, stamp):
+    if not force and executed.is_file() and not stale_reasons(spec.notebook, params, output_dir, RESULTS_FILE):
         return Outcome(spec, "cached", output_dir, executed, _recorded_wall_time(output_dir))
     output_dir.mkdir(parents=True, exist_ok=True)
     executed.parent.mkdir(parents=True, exist_ok=True)
     expected_s = expected_seconds(spec, profile, output_dir)
-    (output_dir / _STAMP).unlink(missing_ok=True)
+    (output_dir / STAMP_FILE).unlink(missing_ok=True)
     (output_dir / RESULTS_FILE).unlink(missing_ok=True)  # never report a stale result as this run's
     start = time.perf_counter()
     try:
@@ -214,8 +214,16 @@ def _execute(
         if not (output_dir / RESULTS_FILE).is_file():
             reason = f"the notebook finished without writing {RESULTS_FILE} into output_dir"
             return Outcome(spec, "failed", output_dir, executed, outcome.wall_time_s, reason, "call Recorder.save()")
-        (output_dir / _STAMP).write_text(json.dumps({"stamp": stamp}))
+        atomic_write(output_dir / STAMP_FILE, json.dumps(stamp(spec.notebook, params), indent=1).encode())
     return outcome
+
+
+def run_parameters(spec: RunSpec, *, profile: str, seed: int, device: str, precision: str,
+                   output_dir: Path) -> dict[str, Any]:
+    """The papermill parameters of ``spec`` at ``seed``: the runner's own (:data:`_RESERVED`) and the manifest's."""
+    params = {"profile": profile, "seed": seed, "device": device, "precision": precision,
+              "output_dir": str(output_dir), "run_name": spec.name}
+    return params | spec.parameters
 
 
 def expected_seconds(spec: RunSpec, profile: str, output_dir: Path) -> float | None:
@@ -295,28 +303,6 @@ def _export_html(executed: Path) -> None:
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     executed.with_suffix(".html").write_text(body, encoding="utf-8")
-
-
-def _code_hash() -> str:
-    digest = hashlib.sha256()
-    package = repo_root() / "gm_lib"
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def _stamp(notebook: Path, params: dict[str, Any]) -> str:
-    blob = json.dumps({"nb": hashlib.sha256(notebook.read_bytes()).hexdigest(), "params": params,
-                       "code": _code_hash()}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _is_current(output_dir: Path, executed: Path, stamp: str) -> bool:
-    try:
-        recorded = json.loads((output_dir / _STAMP).read_text())["stamp"]
-    except (OSError, ValueError, KeyError):
-        return False
-    return recorded == stamp and (output_dir / RESULTS_FILE).is_file() and executed.is_file()
 
 
 def _recorded_seed(output_dir: Path) -> int | None:

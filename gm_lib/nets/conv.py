@@ -26,7 +26,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-__all__ = ["Encoder", "Decoder", "Critic", "MLP", "conv_stages"]
+__all__ = ["Encoder", "Decoder", "conv_stages", "down_body"]
 
 ImageShape = tuple[int, int, int]
 # Image side -> number of stride-2 stages; the bottom map is side / 2**stages (7 or 4).
@@ -46,7 +46,8 @@ def conv_stages(image_shape: ImageShape) -> tuple[int, int]:
     return n, image_shape[1] // 2**n
 
 
-def _down_body(image_shape: ImageShape, width: int, norm: Literal["batch", "none"]) -> tuple[nn.Sequential, int]:
+
+def down_body(image_shape: ImageShape, width: int, norm: Literal["batch", "none"]) -> tuple[nn.Sequential, int]:
     """Stride-2 conv stack ``(B, C, H, W) -> (B, F)``; returns the module and F."""
     n, bottom = conv_stages(image_shape)
     layers: list[nn.Module] = []
@@ -63,6 +64,7 @@ def _down_body(image_shape: ImageShape, width: int, norm: Literal["batch", "none
     return nn.Sequential(*layers), channels * bottom * bottom
 
 
+
 class Encoder(nn.Module):
     """Image to vector: ``(B, C, H, W)`` in any range → ``(B, out_dim)`` (no output activation).
 
@@ -73,13 +75,14 @@ class Encoder(nn.Module):
 
     def __init__(self, image_shape: ImageShape, out_dim: int, width: int = 32, hidden: int = 0):
         super().__init__()
-        self.body, features = _down_body(image_shape, width, "none")
+        self.body, features = down_body(image_shape, width, "none")
         self.head: nn.Module = nn.Linear(features, out_dim)
         if hidden:
             self.head = nn.Sequential(nn.Linear(features, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, out_dim))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x))
+
 
 
 class Decoder(nn.Module):
@@ -114,51 +117,3 @@ class Decoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.body(self.stem(z))
-
-
-class Critic(nn.Module):
-    """Image to one score: ``(B, C, H, W)`` → ``(B,)`` unbounded (no sigmoid).
-
-    Args:
-        norm: ``"batch"`` for the DCGAN discriminator; ``"none"`` for WGAN critics, since
-            BatchNorm couples samples and breaks the per-sample gradient penalty
-            (Gulrajani et al. 2017, Sec. 4).
-        hidden: units of a fully connected layer before the score (0: none; InfoGAN uses 1024).
-    """
-
-    def __init__(
-        self, image_shape: ImageShape, width: int = 32, norm: Literal["batch", "none"] = "none", hidden: int = 0
-    ):
-        super().__init__()
-        if norm not in ("batch", "none"):
-            raise ValueError(f"norm={norm!r} unknown; use 'batch' or 'none'")
-        self.body, features = _down_body(image_shape, width, norm)
-        self.head: nn.Module = nn.Linear(features, 1)
-        if hidden:
-            norm_layer = [nn.BatchNorm1d(hidden)] if norm == "batch" else []
-            self.head = nn.Sequential(nn.Linear(features, hidden, bias=norm == "none"), *norm_layer,
-                                      nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x)).squeeze(1)
-
-
-class MLP(nn.Module):
-    """Fully connected net ``(B, in_dim)`` → ``(B, out_dim)``; ``depth`` hidden layers of
-    ``hidden`` units with LeakyReLU(0.2) and no normalisation (safe under gradient penalties).
-    ``out_dim == 1`` still returns ``(B, 1)``; squeeze at the call site."""
-
-    def __init__(self, in_dim: int, out_dim: int, hidden: int = 256, depth: int = 2):
-        super().__init__()
-        if depth < 0:
-            raise ValueError(f"depth={depth} must be >= 0")
-        layers: list[nn.Module] = []
-        size = in_dim
-        for _ in range(depth):
-            layers += [nn.Linear(size, hidden), nn.LeakyReLU(0.2)]
-            size = hidden
-        layers.append(nn.Linear(size, out_dim))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)

@@ -1,0 +1,116 @@
+"""What every chapter's experiments share: a :class:`Run` (what load-or-train needs), a registry entry
+(:class:`ModelEntry`) and the training config a profile gives them.
+
+Each chapter defines its runs in a module of its own (``vae_mnist``: notebook 01, ``gans``: 03,
+``autoencoders``: 04 and 05), so that a notebook's cache stamp covers the chapters it imports and not
+the others (:mod:`gm_lib.code_graph`). This module imports no model family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gm_lib.profiles import Profile
+from gm_lib.progress import phase
+from gm_lib.runs import get_or_train, load_snapshots, run_directory
+from gm_lib.train_config import TrainConfig
+
+__all__ = ["Run", "ModelEntry", "train_run", "snapshot_models", "make_train_config", "budget_steps", "slug",
+           "IMAGE_SHAPES", "LATENT_DIMS", "VALIDATION_HOLDOUT"]
+
+IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "binarized_mnist": (1, 28, 28), "svhn": (3, 32, 32),
+                "celeba": (3, 64, 64)}
+# WAE paper: latent 8 on MNIST; the course's SVHN project used 32.
+LATENT_DIMS = {"mnist": 8, "fashion_mnist": 8, "svhn": 32}
+# Training images set aside as validation data in notebook 04 (the last 10k, as Larochelle's MNIST split).
+VALIDATION_HOLDOUT = 10_000
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model of a chapter's registry: everything the notebook, tests, benches and tables need to know.
+
+    Attributes:
+        label: the name people read (tables, legends, figure titles), e.g. ``"WGAN-GP"``.
+        key: the name code uses (run name ``<chapter>_<dataset>_<key>``, metric and figure names), e.g. ``"wgan_gp"``.
+        config: the model config (a frozen dataclass with ``build()``); the chapter fills in the image shape.
+        step_cost: seconds of one training step relative to the chapter's first entry, measured by
+            ``make bench-step-cost`` (one thread, the chapter's batch size, families in rotation).
+        bf16_keeps_quality: ``make bench-precision``'s verdict: bf16 autocast kept the final quality (False: lost,
+            or not measured). ``precision="auto"`` trains in bf16 only where this holds and bf16 is faster.
+    """
+
+    label: str
+    key: str
+    config: object
+    step_cost: float = 1.0
+    bf16_keeps_quality: bool = False
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trainable experiment: a cache name, a model config, data and a training config.
+
+    ``precision="auto"`` is resolved on creation (with ``bf16_keeps_quality``, the registry's verdict), so what a
+    notebook records is what the run trains at.
+    """
+
+    name: str
+    model: object
+    data: object  # gm_lib.data.DataSpec
+    train: TrainConfig
+    val: object | None = None
+    bf16_keeps_quality: bool = False
+
+    def __post_init__(self):
+        resolved = self.train.resolve(self.bf16_keeps_quality)
+        object.__setattr__(self, "train", resolved)  # frozen: set once, here
+
+    @property
+    def directory(self) -> Path:
+        """The run's cache folder ``cache_dir("runs")/<name>-<hash12>`` (checkpoint, history, cached metrics)."""
+        return run_directory(self.name, self.model, self.data, self.train, self.val)
+
+
+def train_run(run: Run, force: bool = False, progress: bool = True):
+    """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``."""
+    budget = None if run.train.max_minutes is None else 60 * run.train.max_minutes
+    # The phase is shown by `make report`, and its time is counted as training there.
+    with phase(f"training {run.name}", total=run.train.steps, budget_s=budget, kind="training"):
+        return get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force,
+                            progress=progress)
+
+
+def snapshot_models(run: Run) -> list[tuple[int, object]]:
+    """``[(step, model), ...]`` from the run's weight snapshots (train it first with :func:`train_run`)."""
+    return load_snapshots(run.directory, device=run.train.device)
+
+
+def make_train_config(profile: Profile, steps: int, seed: int, device: str, **extra) -> TrainConfig:
+    """The profile's training config for a run of ``steps`` steps (4 checkpoints, 10 evaluations)."""
+    extra.setdefault("batch_size", profile.batch_size)
+    return TrainConfig(
+        steps=steps,
+        max_minutes=profile.max_minutes,
+        seed=seed,
+        checkpoint_every=max(1, steps // 4),
+        eval_every=max(1, steps // 10),
+        device=device,
+        precision=profile.precision,
+        **extra,
+    )
+
+
+def budget_steps(budget: int, step_cost: float, quantum: int = 1) -> int:
+    """Steps that fit a CPU ``budget`` (in steps of cost 1) at ``step_cost``: ``budget / step_cost`` rounded to a
+    multiple of ``quantum`` (at least one step), so each model of a chapter gets about the same CPU time.
+
+    Example: ``budget_steps(5600, 5.18, 50) == 1100`` (WGAN-GP beside 5,600 DCGAN steps).
+    """
+    return max(1, round(budget / step_cost / quantum) * quantum)
+
+
+def slug(text: str) -> str:
+    """``"WAE-MMD (RBF)"`` → ``"wae_mmd_rbf"``: lower case, runs of other characters as one underscore."""
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_").replace("__", "_")

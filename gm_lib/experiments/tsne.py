@@ -1,0 +1,22 @@
+"""Notebook 05's runs: the models notebooks 01 and 04 trained, loaded from the cache (same configs, same keys)."""
+
+from __future__ import annotations
+
+from gm_lib.experiments.autoencoders import autoencoder_runs
+from gm_lib.experiments.base import Run
+from gm_lib.experiments.vae_mnist import vae_bmnist_run
+from gm_lib.profiles import Profile, get_profile
+
+__all__ = ["NOTEBOOK", "notebook_runs"]
+
+NOTEBOOK = "05_tsne_latents"  # the notebook whose runs notebook_runs gives (make report PLAN=1 reads it)
+
+
+def notebook_runs(profile: str, seed: int = 0, device: str = "auto", precision: str = "auto", dataset: str = "mnist",
+                  **_) -> tuple[Profile, dict[str, Run]]:
+    """Notebook 05's profile and runs by label: 01's VAE and 04's models on ``dataset`` (the notebook and
+    ``make report PLAN=1`` both call this)."""
+    P = get_profile(profile, precision=precision)
+    runs = {"VAE (binarized MNIST, 01)": vae_bmnist_run(P, seed=seed, device=device)}
+    runs |= {f"{label} (04)": run for label, run in autoencoder_runs(dataset, P, seed=seed, device=device).items()}
+    return P, runs

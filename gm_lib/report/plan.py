@@ -1,0 +1,165 @@
+"""What a ``make report`` would do, and why: each notebook run's stamp, and the models it would train.
+
+A notebook run is current when its notebook file, its parameters, the code of every gm_lib module its
+cells import (the import closure, :mod:`gm_lib.code_graph`; the report builder is not in it) and the
+cache keys of the models it trains (:func:`notebook_runs`: the chapter's own ``notebook_runs``, the
+function the notebook calls) are those of its last successful execution. :func:`stamp` records
+these; :func:`stale_reasons` names what changed. ``make report PLAN=1`` prints, without running
+anything, one line per notebook run (``cached`` or ``re-execute`` with the reason) and one per model
+(``cached`` or ``train`` with the reason).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gm_lib.code_graph import changed_modules, code_digests, imported_modules
+
+__all__ = ["STAMP_FILE", "notebook_modules", "notebook_runs", "stamp", "read_stamp", "stale_reasons", "ModelPlan",
+           "model_plans", "format_plan"]
+
+STAMP_FILE = ".run-stamp.json"
+_CHAPTERS = "gm_lib.experiments"
+
+
+def _code_cells(notebook: Path) -> str:
+    cells = json.loads(notebook.read_text())["cells"]
+    return "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                     for c in cells if c.get("cell_type") == "code")
+
+
+def notebook_modules(notebook: Path) -> tuple[str, ...]:
+    """Dotted names of the gm_lib modules the notebook's code cells import (names resolved to their modules)."""
+    return tuple(sorted(imported_modules(_code_cells(notebook))))
+
+
+def notebook_runs(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """``{label: Run}`` the notebook trains or loads with ``params``: its chapter module's ``notebook_runs``
+    (the chapter modules of :mod:`gm_lib.experiments` name their notebook in ``NOTEBOOK``); {} for a notebook
+    that trains no cached model (the toy)."""
+    for info in pkgutil.iter_modules(importlib.import_module(_CHAPTERS).__path__):
+        module = importlib.import_module(f"{_CHAPTERS}.{info.name}")
+        if getattr(module, "NOTEBOOK", None) == notebook.stem:
+            return module.notebook_runs(**params)[1]
+    return {}
+
+
+def stamp(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:
+    """What a notebook run's result depends on: notebook file digest, parameters, code digests, model run folders."""
+    return {
+        "notebook": hashlib.sha256(notebook.read_bytes()).hexdigest(),
+        "params": json.loads(json.dumps(params, default=str)),
+        "code": code_digests(notebook_modules(notebook)),
+        "runs": sorted(run.directory.name for run in notebook_runs(notebook, params).values()),
+    }
+
+
+def read_stamp(output_dir: Path) -> dict[str, Any] | None:
+    """The stamp of the run's last successful execution (None when there is none or it is unreadable)."""
+    try:
+        recorded = json.loads((output_dir / STAMP_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, dict) and "notebook" in recorded else None
+
+
+def stale_reasons(notebook: Path, params: dict[str, Any], output_dir: Path, results_file: str) -> list[str]:
+    """Why the notebook run in ``output_dir`` must be re-executed; [] when it is current.
+
+    Reasons name what changed: the notebook file, a parameter (old → new), gm_lib modules, a model's key.
+    """
+    recorded = read_stamp(output_dir)
+    if recorded is None:
+        return ["no earlier successful run"]
+    if not (output_dir / results_file).is_file():
+        return [f"its {results_file} is missing"]
+    now = stamp(notebook, params)
+    reasons = []
+    if recorded["notebook"] != now["notebook"]:
+        reasons.append(f"{notebook.name} changed")
+    changed = sorted(key for key in set(now["params"]) | set(recorded["params"])
+                     if now["params"].get(key) != recorded["params"].get(key))
+    if changed:
+        reasons.append("parameters changed: " + ", ".join(
+            f"{key} {recorded['params'].get(key)!r} → {now['params'].get(key)!r}" for key in changed))
+    edited = changed_modules(recorded.get("code", {})) + sorted(set(now["code"]) - set(recorded.get("code", {})))
+    if edited:
+        reasons.append("gm_lib code changed: " + ", ".join(f"gm_lib/{m}" for m in edited))
+    new_runs = sorted(set(now["runs"]) - set(recorded.get("runs", [])))
+    if new_runs:
+        reasons.append("models with new keys: " + ", ".join(new_runs))
+    return reasons
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model of a notebook run: ``action`` is ``cached`` (a finished checkpoint with this key) or ``train``."""
+
+    label: str
+    run_dir: Path
+    action: str
+    reason: str = ""
+
+
+def model_plans(notebook: Path, params: dict[str, Any]) -> list[ModelPlan]:
+    """For each model the notebook trains with ``params``: cached, or train with why (no earlier run of that name,
+    an earlier one whose code changed (named), or an earlier one with other settings)."""
+    from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+    plans = []
+    for label, run in notebook_runs(notebook, params).items():
+        directory = run.directory
+        try:
+            finished = directory.joinpath(CHECKPOINT_NAME).is_file() and load_checkpoint(
+                directory / CHECKPOINT_NAME)["finished"]
+        except Exception:  # an unreadable checkpoint is retrained, as get_or_train would
+            finished = False
+        if finished:
+            plans.append(ModelPlan(label, directory, "cached"))
+            continue
+        if directory.joinpath(CHECKPOINT_NAME).is_file():
+            plans.append(ModelPlan(label, directory, "train", f"resume its unfinished run ({directory.name})"))
+            continue
+        plans.append(ModelPlan(label, directory, "train", _why_new(run, directory)))
+    return plans
+
+
+def _why_new(run, directory: Path) -> str:
+    """Why no checkpoint has this key: what differs from the newest cached run of the same name."""
+    from gm_lib.runs import describe_run, stale_reason
+
+    others = [p for p in directory.parent.glob(f"{run.name}-*") if p != directory and (p / "config.json").is_file()]
+    if not others:
+        return "never trained here"
+    newest = max(others, key=lambda p: p.stat().st_mtime)
+    reason = stale_reason(newest)
+    if reason is not None:
+        return f"{newest.name}: {reason}"
+    before = json.loads((newest / "config.json").read_text())
+    now = json.loads(json.dumps(describe_run(run.model, run.data, run.train, run.val)))
+    changed = [f"{key} {old!r} → {new!r}" for key, old, new in _differences(before, now, ("code",))]
+    return f"settings changed since {newest.name}: " + (", ".join(changed[:4]) or "its key")
+
+
+def _differences(before: dict, now: dict, skip: tuple[str, ...], prefix: str = ""):
+    """``(dotted key, old, new)`` for every leaf that differs between two JSON objects."""
+    for key in sorted(set(before) | set(now)):
+        if key in skip or (not prefix and key in ("name", "hash", "gm_lib_version")):
+            continue
+        old, new = before.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            yield from _differences(old, new, (), f"{prefix}{key}.")
+        elif old != new:
+            yield f"{prefix}{key}", old, new
+
+
+def format_plan(run_name: str, seed_note: str, reasons: list[str], models: list[ModelPlan]) -> list[str]:
+    """Terminal lines of one notebook run's plan."""
+    head = f"{run_name}{seed_note}: " + ("cached" if not reasons else "re-execute (" + "; ".join(reasons) + ")")
+    return [head] + [f"    {m.label}: {m.action}" + (f" ({m.reason})" if m.reason else "") for m in models]

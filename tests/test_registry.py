@@ -1,0 +1,61 @@
+"""The chapter registries: one entry per model, and everything else loops over them."""
+
+import dataclasses
+import re
+
+import pytest
+import torch
+
+from gm_lib.checkpoint import delete_run_files
+from gm_lib.experiments import budget_steps
+from gm_lib.experiments.registry import CHAPTER_MODELS, all_models, models_table
+from gm_lib.models.gan import GANConfig, gan_losses
+
+
+@pytest.mark.parametrize("notebook", CHAPTER_MODELS)
+def test_a_chapter_names_each_model_once(notebook):
+    entries = CHAPTER_MODELS[notebook]
+    assert len({e.label for e in entries}) == len({e.key for e in entries}) == len(entries)
+    for entry in entries:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", entry.key), f"{entry.key!r}: keys name files and metrics"
+        assert isinstance(entry.bf16_keeps_quality, bool) and entry.step_cost > 0
+        assert dataclasses.is_dataclass(entry.config) and callable(entry.config.build)
+    assert entries[0].step_cost == 1.0  # costs are relative to the chapter's first model
+
+
+def test_every_registered_model_builds_and_takes_a_training_step():
+    """A new entry is exercised here without a line of its own (shapes as MNIST)."""
+    for name, entry in all_models().items():
+        torch.manual_seed(0)
+        model = dataclasses.replace(entry.config, image_shape=(1, 28, 28)).build()
+        optimizers = model.configure_optimizers()
+        out = model.training_step(lambda: torch.rand(8, 1, 28, 28), optimizers)
+        assert torch.isfinite(out.loss), name
+
+
+def test_gan_losses_are_the_family_modules_and_an_unknown_one_is_named():
+    assert set(gan_losses()) >= {"dcgan", "wgan", "wgan_gp"}
+    with pytest.raises(ValueError, match=r"loss='hinge_typo' unknown; use one of .*dcgan"):
+        GANConfig(loss="hinge_typo")
+
+
+def test_budget_steps_gives_equal_cpu():
+    assert budget_steps(5_600, 1.0, 50) == 5_600
+    assert budget_steps(5_600, 5.18, 50) == 1_100 and budget_steps(5_600, 2.61, 50) == 2_150
+    assert budget_steps(3, 5.18) == 1  # at least one step
+
+
+def test_models_table_lists_every_model():
+    table = models_table("03_wgan", steps={e.label: 10 for e in CHAPTER_MODELS["03_wgan"]})
+    assert table.count("\n") == 1 + len(CHAPTER_MODELS["03_wgan"])
+    assert all(f"`{e.key}`" in table for e in CHAPTER_MODELS["03_wgan"])
+
+
+def test_delete_run_files_removes_everything_of_the_run(tmp_path):
+    for name in ("checkpoint.pt", "history.json", "history.csv", "snapshots/step_0000010.pt", "metrics/a.json",
+                 ".checkpoint.pt.123.tmp"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "config.json").write_text("{}")
+    delete_run_files(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
