@@ -36,7 +36,8 @@ from gm_lib.paths import cache_dir
 from gm_lib.precision import select_device
 from gm_lib.train import ENGINE_CODE, TrainConfig, set_seed, train
 
-__all__ = ["TRAINING_CODE", "code_hash", "run_hash", "run_directory", "get_or_train", "load_model", "load_snapshots"]
+__all__ = ["TRAINING_CODE", "code_hash", "run_hash", "run_directory", "stale_reason", "get_or_train", "load_model",
+           "load_snapshots"]
 
 # The code a trained model depends on. Editing anything else (metrics, plots, the report) must not
 # invalidate the checkpoint cache; editing these retrains.
@@ -69,6 +70,37 @@ def run_directory(name: str, model_config, data: DataSpec, train_config: TrainCo
                   val_data: DataSpec | None = None) -> Path:
     """The cache folder :func:`get_or_train` uses for these configs: ``cache_dir("runs")/<name>-<hash12>``."""
     return cache_dir("runs") / f"{name}-{run_hash(model_config, data, train_config, val_data)}"
+
+
+def stale_reason(run_dir: Path) -> str | None:
+    """None when run_dir's name (<name>-<hash12>) is the key the current code computes from its config.json, else a
+    one-line reason (e.g. 'gm_lib code changed since it was trained' / 'config.json missing').
+
+    The recorded configs are rebuilt with the current classes (so a field added since, with its default, counts
+    as the current code would count it) and hashed with the current :func:`code_hash`, as :func:`get_or_train` does.
+    """
+    run_dir = Path(run_dir)
+    name, _, digest = run_dir.name.rpartition("-")
+    if not name or len(digest) != 12:
+        return f"folder name {run_dir.name!r} is not <name>-<hash12>"
+    try:
+        recorded = json.loads((run_dir / "config.json").read_text())
+    except FileNotFoundError:
+        return "config.json missing"
+    except (OSError, ValueError) as error:
+        return f"config.json unreadable ({type(error).__name__})"
+    try:
+        model_config = decode_config(recorded["model_config"])
+        description = _describe(model_config, DataSpec(**recorded["data"]), TrainConfig(**recorded["train_config"]),
+                                DataSpec(**recorded["val_data"]) if recorded.get("val_data") else None)
+    except (KeyError, TypeError, ValueError, ImportError, AttributeError) as error:
+        reason = str(error).splitlines()[0][:80] if str(error) else type(error).__name__
+        return f"its config.json no longer fits the current code ({reason})"
+    if key_digest(description, length=12) == digest:
+        return None
+    if recorded.get("code_hash") != description["code_hash"]:
+        return "gm_lib code changed since it was trained"
+    return "its settings hash to another key under the current code (a config class or its defaults changed)"
 
 
 def get_or_train(
