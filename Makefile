@@ -49,9 +49,9 @@ report:  ## Re-run the notebooks (papermill, kernel gm-lab) and rebuild reports/
 pack:  ## Write this commit's trained runs, FID statistics and classifiers as one verified archive: OUT=gm-lab-models.tar
 	$(BIN)/python -m gm_lib.share pack $(or $(OUT),gm-lab-models.tar) --profile $(PROFILE)
 
-unpack:  ## Verify an archive of make pack and install it into $GM_CACHE_DIR: FROM=<file | https URL | hf://owner/repo>
+unpack:  ## Verify an archive of make pack and install it into $GM_CACHE_DIR: FROM=<file | https URL | hf://owner/repo> [SHA256=]
 	@test -n "$(FROM)" || { echo "error: say where the archive is: make unpack FROM=<file | https://... | hf://owner/repo>"; exit 2; }
-	$(BIN)/python -m gm_lib.share unpack "$(FROM)"
+	$(BIN)/python -m gm_lib.share unpack "$(FROM)" $(if $(SHA256),--sha256 $(SHA256))
 
 clean-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
 	rm -rf reports/executed reports/report.md reports/report.html reports/report.pdf

@@ -169,7 +169,7 @@ def test_pack_writes_current_finished_runs_and_cached_results_with_a_manifest(pa
         assert tar.getnames() == ["manifest.json", *manifest["files"]]
     monkeypatch.setenv("GM_CACHE_DIR", str(packed.cache))
     again = pack(tmp_path / "again.tar", profile="smoke")  # deterministic: same cache, same bytes
-    assert _sha(tmp_path / "again.tar") == _sha(packed.archive)
+    assert _sha(tmp_path / "again.tar") == _sha(packed.archive) == again.sha256
     assert set(again.skipped) == {"tiny_a-000000000000", *[p.name for p in (packed.cache / "runs").glob("tiny_unf*")]}
 
 
@@ -329,6 +329,14 @@ def test_a_bad_archive_is_refused_in_one_line_and_the_cache_stays_byte_identical
     assert _tree(cache) == before
     assert share_main(["unpack", str(bad), "--no-progress"]) == 1
     assert capsys.readouterr().err.count("\n") == 1 and _tree(cache) == before
+
+
+def test_the_archive_sha256_its_publisher_printed_is_checked_when_given(packed, cache):
+    before = _tree(cache)
+    with pytest.raises(ArchiveRefused, match="its sha256 is .*, not the 00 you gave"):
+        unpack(str(packed.archive), progress=False, sha256="00")
+    assert _tree(cache) == before
+    assert unpack(str(packed.archive), progress=False, sha256=_sha(packed.archive).upper()).cached
 
 
 def test_a_missing_archive_is_refused_with_the_forms_it_accepts(cache, tmp_path):

@@ -22,6 +22,7 @@ def _print_pack(out: str, profile: str) -> None:
         print(f"  packed        {name}")
     print(f"wrote {report.path}: {len(report.runs)} runs, {report.n_files} files, {report.size / 2**20:.1f} MiB "
           f"in {time.perf_counter() - start:.1f} s (profile {profile})")
+    print(f"sha256 {report.sha256}  (publish it with the archive: make unpack FROM=... SHA256={report.sha256[:12]}...)")
 
 
 def _print_unpack(report: UnpackReport, source: str, seconds: float) -> None:
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                              help="the profile the runs were trained at, recorded in the manifest")
     unpack_parser = commands.add_parser("unpack", help="verify an archive and install it into $GM_CACHE_DIR")
     unpack_parser.add_argument("source", help="archive file, https:// URL or hf://owner/repo[/file.tar][@revision]")
+    unpack_parser.add_argument("--sha256", help="the archive's sha256 as its publisher printed it (make pack does)")
     unpack_parser.add_argument("--no-progress", action="store_true", help="no download progress bar")
     args = parser.parse_args(argv)
     try:
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_pack(args.out, args.profile)
         else:
             start = time.perf_counter()
-            report = unpack(args.source, progress=not args.no_progress)
+            report = unpack(args.source, progress=not args.no_progress, sha256=args.sha256)
             _print_unpack(report, args.source, time.perf_counter() - start)
     except ArchiveRefused as error:
         print(f"error: {error}", file=sys.stderr)

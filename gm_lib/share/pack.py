@@ -30,9 +30,11 @@ __all__ = ["PackReport", "pack", "packable_runs", "unfinished_reason"]
 
 @dataclass
 class PackReport:
-    """What :func:`pack` wrote: ``runs`` packed (folder names), ``skipped`` ``{folder: why}``, file count, bytes."""
+    """What :func:`pack` wrote: ``runs`` packed (folder names), ``skipped`` ``{folder: why}``, file count, bytes,
+    and the archive's own ``sha256`` (to publish beside it: ``make unpack SHA256=...`` checks it)."""
 
     path: Path
+    sha256: str = ""
     runs: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     n_files: int = 0
@@ -143,4 +145,5 @@ def pack(out: str | Path, profile: str = "default") -> PackReport:
     mode = "w:gz" if out.name.endswith((".gz", ".tgz")) else "w"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, write=lambda handle: _write_tar(handle, cache_root, manifest, mode))
-    return PackReport(out, [d.name for d in run_dirs], skipped, len(names), out.stat().st_size)
+    sha256, size = sha256_file(out)
+    return PackReport(out, sha256, [d.name for d in run_dirs], skipped, len(names), size)

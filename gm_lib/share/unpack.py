@@ -26,7 +26,7 @@ from gm_lib.cache import load_torch
 from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from gm_lib.paths import cache_dir
 from gm_lib.runs import stale_reason
-from gm_lib.share.manifest import MANIFEST_NAME, ArchiveRefused, check_manifest, check_member_path
+from gm_lib.share.manifest import MANIFEST_NAME, ArchiveRefused, check_manifest, check_member_path, sha256_file
 from gm_lib.share.pack import unfinished_reason
 from gm_lib.share.sources import fetch_archive
 
@@ -200,8 +200,11 @@ def _install(staging: Path, manifest: dict, report: UnpackReport, cache_root: Pa
         report.results_installed += 1
 
 
-def unpack(source: str, progress: bool = True) -> UnpackReport:
+def unpack(source: str, progress: bool = True, sha256: str | None = None) -> UnpackReport:
     """Verify the archive ``source`` (file, ``https://`` URL or ``hf://owner/repo``) and install it into the cache.
+
+    The manifest's checksums travel inside the archive, so they catch damage, not a forged archive: give the
+    ``sha256`` of the whole archive that its publisher printed (``make pack`` does) to check that too.
 
     Raises:
         ArchiveRefused: verification or download failed; nothing was installed (one-line message with the fix).
@@ -211,6 +214,9 @@ def unpack(source: str, progress: bool = True) -> UnpackReport:
     temp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache_root))  # same filesystem: installing is a rename
     try:
         archive = fetch_archive(source, temp, progress)
+        if sha256 is not None and sha256_file(archive)[0] != sha256.strip().lower():
+            raise ArchiveRefused(f"refused {source}: its sha256 is {sha256_file(archive)[0]}, not the {sha256} you "
+                                 "gave; get the archive again from its publisher, or check the digest you were given")
         staging, trash = temp / "cache", temp / "replaced"
         staging.mkdir()
         trash.mkdir()
