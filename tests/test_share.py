@@ -233,6 +233,28 @@ def test_a_run_packed_under_other_code_is_listed_will_retrain_and_not_installed(
     assert share_main(["unpack", str(tmp_path / "old.tar"), "--no-progress"]) == 0
 
 
+def test_a_run_whose_folder_is_not_its_key_is_listed_will_retrain_beside_the_current_ones(packed, tmp_path, cache,
+                                                                                         monkeypatch, capsys):
+    """Whatever the key function, a run folder renamed to another key is not the current run."""
+    source = tmp_path / "source"
+    for name, run_dir in packed.runs.items():
+        shutil.copytree(run_dir, source / "runs" / name)
+    renamed = source / "runs" / "tiny_a-0123456789ab"
+    shutil.copytree(next(iter(packed.runs.values())), renamed)
+    monkeypatch.setenv("GM_CACHE_DIR", str(source))
+    with monkeypatch.context() as patch:
+        patch.setattr("gm_lib.share.packing.stale_reason", lambda run_dir: None)  # a packer that calls it current
+        patch.setattr("gm_lib.share.packing.unfinished_reason", lambda run_dir: None)
+        pack(tmp_path / "mixed.tar")
+    monkeypatch.setenv("GM_CACHE_DIR", str(cache))
+    assert share_main(["unpack", str(tmp_path / "mixed.tar"), "--no-progress"]) == 0
+    reason = runs.stale_reason(renamed)
+    assert reason and "\n" not in reason
+    assert f"will retrain  {renamed.name}: {reason}" in capsys.readouterr().out
+    assert not (cache / "runs" / renamed.name).exists()
+    assert all(runs.stale_reason(cache / "runs" / name) is None for name in packed.runs)
+
+
 # ---------------------------------------------------------------- refusals: one line, nothing installed
 
 

@@ -9,8 +9,8 @@ import sys
 import time
 
 from gm_lib.share.manifest import ArchiveRefused
-from gm_lib.share.pack import pack
-from gm_lib.share.unpack import UnpackReport, unpack
+from gm_lib.share.packing import pack
+from gm_lib.share.unpacking import UnpackReport, unpack
 
 
 def _print_pack(out: str, profile: str) -> None:

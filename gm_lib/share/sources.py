@@ -1,6 +1,6 @@
 """Where ``make unpack FROM=...`` gets the archive: a local file, an ``https://`` URL, or ``hf://owner/repo``.
 
-Downloads only fetch bytes; what they fetched is verified by :mod:`gm_lib.share.unpack` like a local file.
+Downloads only fetch bytes; what they fetched is verified by :mod:`gm_lib.share.unpacking` like a local file.
 A URL is streamed with urllib into a temporary file inside the cache (same filesystem as the install); a
 Hub archive goes through ``huggingface_hub`` (optional extra ``hub``) into the Hub's own download cache.
 """

@@ -27,7 +27,7 @@ from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from gm_lib.paths import cache_dir
 from gm_lib.runs import stale_reason
 from gm_lib.share.manifest import MANIFEST_NAME, ArchiveRefused, check_manifest, check_member_path, sha256_file
-from gm_lib.share.pack import unfinished_reason
+from gm_lib.share.packing import unfinished_reason
 from gm_lib.share.sources import fetch_archive
 
 __all__ = ["UnpackReport", "unpack", "extract_verified"]
@@ -173,11 +173,11 @@ def _install_run(source: Path, target: Path, trash: Path) -> bool:
             destination = target / path.relative_to(source)
             if not destination.exists():
                 destination.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(path, destination)
+                shutil.move(path, destination)
         return False
     if target.exists() or target.is_symlink():  # an unfinished or broken local run: the verified one replaces it
-        os.replace(target, trash / target.name)
-    os.replace(source, target)
+        shutil.move(target, trash / target.name)
+    shutil.move(source, target)  # a rename; a copy only where runs/ links to another filesystem
     return True
 
 
@@ -196,7 +196,7 @@ def _install(staging: Path, manifest: dict, report: UnpackReport, cache_root: Pa
             report.results_kept += 1  # named by its key: the same result
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / name, target)
+        shutil.move(staging / name, target)
         report.results_installed += 1
 
 
