@@ -148,7 +148,8 @@ def test_stale_reason_none_for_a_current_run_and_a_reason_otherwise(packed, monk
 # ---------------------------------------------------------------- pack
 
 
-def test_pack_writes_current_finished_runs_and_cached_results_with_a_manifest(packed, monkeypatch, tmp_path):
+def test_pack_writes_current_finished_runs_and_cached_results_with_a_manifest(packed, monkeypatch, tmp_path,
+                                                                                capsys):
     manifest = _manifest(packed.archive)
     assert manifest["format"] == "gm-lab-models" and manifest["profile"] == "smoke" and manifest["seeds"] == [0, 1]
     assert manifest["git_commit"]
@@ -171,6 +172,8 @@ def test_pack_writes_current_finished_runs_and_cached_results_with_a_manifest(pa
     again = pack(tmp_path / "again.tar", profile="smoke")  # deterministic: same cache, same bytes
     assert _sha(tmp_path / "again.tar") == _sha(packed.archive) == again.sha256
     assert set(again.skipped) == {"tiny_a-000000000000", *[p.name for p in (packed.cache / "runs").glob("tiny_unf*")]}
+    assert share_main(["pack", str(tmp_path / "cli.tar"), "--profile", "smoke"]) == 0
+    assert _sha(tmp_path / "cli.tar") == again.sha256 and f"sha256 {again.sha256}" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- unpack
@@ -377,6 +380,15 @@ def served(packed):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(packed.archive.parent), **kwargs)
 
+        def do_GET(self):
+            if self.path != "/short.tar":
+                return super().do_GET()
+            self.send_response(200)  # promises more bytes than it sends, then hangs up
+            self.send_header("Content-Length", str(packed.archive.stat().st_size))
+            self.end_headers()
+            self.wfile.write(packed.archive.read_bytes()[:4096])
+            self.close_connection = True
+
         def log_message(self, *args):
             pass
 
@@ -399,6 +411,8 @@ def test_a_failed_download_is_refused_and_installs_nothing(cache, served):
     before = _tree(cache)
     with pytest.raises(ArchiveRefused, match=r"HTTP 404 .*check the URL"):
         unpack(f"{served}/absent.tar", progress=False)
+    with pytest.raises(ArchiveRefused, match=r"download of .*/short.tar (failed|stopped).*run make unpack again"):
+        unpack(f"{served}/short.tar", progress=False)
     assert _tree(cache) == before
 
 
