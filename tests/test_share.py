@@ -364,6 +364,16 @@ def test_the_archive_sha256_its_publisher_printed_is_checked_when_given(packed, 
     assert unpack(str(packed.archive), progress=False, sha256=_sha(packed.archive).upper()).cached
 
 
+def test_unpack_removes_the_temporary_folder_of_a_killed_unpack(packed, cache):
+    dead = 2**22 + 12345  # above the largest pid Linux allows (2**22): no such process
+    killed = cache / f".unpack-{dead}-abc" / "cache" / "runs"
+    killed.mkdir(parents=True)
+    alive = cache / f".unpack-{os.getppid()}-abc"  # a running unpack's folder stays
+    alive.mkdir()
+    unpack(str(packed.archive), progress=False)
+    assert not killed.parent.parent.exists() and alive.exists()
+
+
 def test_a_missing_archive_is_refused_with_the_forms_it_accepts(cache, tmp_path):
     with pytest.raises(ArchiveRefused, match="no archive at .*hf://owner/repo"):
         unpack(str(tmp_path / "absent.tar"))

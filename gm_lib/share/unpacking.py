@@ -200,6 +200,19 @@ def _install(staging: Path, manifest: dict, report: UnpackReport, cache_root: Pa
         report.results_installed += 1
 
 
+def _remove_abandoned(cache_root: Path) -> None:
+    """Delete the temporary folders of unpacks that were killed (their process, named in the folder, is gone)."""
+    for folder in cache_root.glob(".unpack-*-*"):
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(folder, ignore_errors=True)
+            except PermissionError:
+                pass  # alive, another user's
+
+
 def unpack(source: str, progress: bool = True, sha256: str | None = None) -> UnpackReport:
     """Verify the archive ``source`` (file, ``https://`` URL or ``hf://owner/repo``) and install it into the cache.
 
@@ -211,7 +224,9 @@ def unpack(source: str, progress: bool = True, sha256: str | None = None) -> Unp
     """
     cache_root = cache_dir(create=False)
     cache_root.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache_root))  # same filesystem: installing is a rename
+    _remove_abandoned(cache_root)
+    # Same filesystem as the cache, so installing is a rename; named by this process, so a killed one's is found.
+    temp = Path(tempfile.mkdtemp(prefix=f".unpack-{os.getpid()}-", dir=cache_root))
     try:
         archive = fetch_archive(source, temp, progress)
         if sha256 is not None and sha256_file(archive)[0] != sha256.strip().lower():
