@@ -224,20 +224,21 @@ def unpack(source: str, progress: bool = True, sha256: str | None = None) -> Unp
     """
     cache_root = cache_dir(create=False)
     cache_root.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(cache_root)
     # Same filesystem as the cache, so installing is a rename; named by this process, so a killed one's is found.
     temp = Path(tempfile.mkdtemp(prefix=f".unpack-{os.getpid()}-", dir=cache_root))
     try:
         archive = fetch_archive(source, temp, progress)
-        if sha256 is not None and sha256_file(archive)[0] != sha256.strip().lower():
-            raise ArchiveRefused(f"refused {source}: its sha256 is {sha256_file(archive)[0]}, not the {sha256} you "
-                                 "gave; get the archive again from its publisher, or check the digest you were given")
+        actual = sha256_file(archive)[0] if sha256 is not None else None
+        if actual is not None and actual != sha256.strip().lower():
+            raise ArchiveRefused(f"refused {source}: its sha256 is {actual}, not the {sha256} you gave; get the "
+                                 "archive again from its publisher, or check the digest you were given")
         staging, trash = temp / "cache", temp / "replaced"
         staging.mkdir()
         trash.mkdir()
         manifest = extract_verified(archive, staging, where=source)
         report = UnpackReport(manifest, retrain=_check_loads(staging, manifest, source))
         _install(staging, manifest, report, cache_root, trash)
+        _remove_abandoned(cache_root)  # only after a success: a refusal leaves the cache as it was, byte for byte
         return report
     finally:
         shutil.rmtree(temp, ignore_errors=True)
