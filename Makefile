@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test test-fast report lab bench bench-step-cost bench-recipes bench-precision clean-report
+.PHONY: help setup test test-fast report pack unpack lab bench bench-step-cost bench-recipes bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,13 @@ test-fast:  ## The inner loop: lint and the tests not marked slow (no papermill 
 
 report:  ## Re-run what changed (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm, PLAN=1 (say what would run, and why; run nothing)
 	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PLAN),--plan) $(REPORT_ARGS)
+
+pack:  ## Write this commit's trained runs, FID statistics and classifiers as one verified archive: OUT=gm-lab-models.tar
+	$(BIN)/python -m gm_lib.share pack $(or $(OUT),gm-lab-models.tar) --profile $(PROFILE)
+
+unpack:  ## Verify an archive of make pack and install it into $GM_CACHE_DIR: FROM=<file | https URL | hf://owner/repo> [SHA256=]
+	@test -n "$(FROM)" || { echo "error: say where the archive is: make unpack FROM=<file | https://... | hf://owner/repo>"; exit 2; }
+	$(BIN)/python -m gm_lib.share unpack "$(FROM)" $(if $(SHA256),--sha256 $(SHA256))
 
 clean-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
 	rm -rf reports/executed reports/report.md reports/report.html reports/report.pdf

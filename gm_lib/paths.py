@@ -8,7 +8,13 @@ Environment variables (all optional):
 import os
 from pathlib import Path
 
-__all__ = ["repo_root", "data_root", "cache_dir", "figures_dir"]
+__all__ = ["CACHED_RESULTS", "repo_root", "data_root", "cache_dir", "figures_dir"]
+
+# What the cache holds besides trained runs (``cache_dir("runs")``), each a flat folder of files named by their
+# key: FID reference statistics and real-vs-real floors (gm_lib.metrics.fid) and domain classifiers
+# (gm_lib.metrics.classifiers). ``make pack`` ships these with the runs; the FID weights (``fid/``, made by
+# ``make setup``) and decoded datasets (``celeba64/``) never travel.
+CACHED_RESULTS: dict[str, tuple[str, ...]] = {"fid_stats": ("*.npz", "*.json"), "classifiers": ("*.pt",)}
 
 
 def repo_root() -> Path:
@@ -21,11 +27,12 @@ def data_root() -> Path:
     return Path(os.environ.get("GM_DATA_DIR") or repo_root() / "data").expanduser().resolve()
 
 
-def cache_dir(*parts: str) -> Path:
-    """A folder under ``$GM_CACHE_DIR`` (default ``<repo>/checkpoints``), created on demand."""
+def cache_dir(*parts: str, create: bool = True) -> Path:
+    """A folder under ``$GM_CACHE_DIR`` (default ``<repo>/checkpoints``), created on demand unless ``create=False``."""
     root = Path(os.environ.get("GM_CACHE_DIR") or repo_root() / "checkpoints").expanduser()
     path = root.joinpath(*parts).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -74,25 +74,36 @@ def run_hash(model_config, data: DataSpec, train_config: TrainConfig, val_data: 
 def stale_reason(run_dir: str | Path) -> str | None:
     """None when ``run_dir`` (``<name>-<hash12>``) is the run the current code would load, else a one-line reason.
 
-    The key is recomputed from the configs recorded in its ``config.json`` with today's code: an edited
-    module (named), a model class that no longer exists or a changed key format make it stale.
+    The configs recorded in its ``config.json`` are rebuilt with the current classes (a field added since counts
+    with its default, as the current code would count it) and hashed with the current code, as
+    :func:`get_or_train` does; the reason names the modules whose code changed since it was trained.
     """
     run_dir = Path(run_dir)
+    name, _, digest = run_dir.name.rpartition("-")
+    if not name or len(digest) != 12:
+        return f"folder name {run_dir.name!r} is not <name>-<hash12>"
     try:
         recorded = json.loads((run_dir / "config.json").read_text())
-        digest = recorded["hash"]
+    except FileNotFoundError:
+        return "config.json missing"
+    except (OSError, ValueError) as error:
+        return f"config.json unreadable ({type(error).__name__})"
+    try:
         model_config = decode_config(recorded["model_config"])
-    except (OSError, ValueError, KeyError, TypeError, ImportError, AttributeError) as error:
-        return f"its config.json cannot be read with this code ({type(error).__name__}: {error})"
+        description = describe_run(model_config, DataSpec(**recorded["data"]),
+                                   TrainConfig(**recorded["train_config"]),
+                                   DataSpec(**recorded["val_data"]) if recorded.get("val_data") else None)
+    except (KeyError, TypeError, ValueError, ImportError, AttributeError) as error:
+        reason = str(error).splitlines()[0][:80] if str(error) else type(error).__name__
+        return f"its config.json no longer fits the current code ({reason})"
+    if key_digest(description, length=12) == digest:
+        return None
     edited = changed_modules(recorded.get("code") or {})
     if edited:
-        return f"code it was trained with changed since: {', '.join('gm_lib/' + m for m in edited)}"
-    description = {key: recorded.get(key) for key in ("model_class", "model_config", "data", "val_data",
-                                                     "train_config")}
-    description["code"] = training_code(model_config)
-    if key_digest(description, length=12) != digest or not run_dir.name.endswith(f"-{digest}"):
-        return "its code now imports other gm_lib modules (or its folder was renamed)"
-    return None
+        return "code changed since it was trained: " + ", ".join(f"gm_lib/{m}" for m in edited)
+    if recorded.get("code") != description["code"]:
+        return "its code now imports other gm_lib modules"
+    return "its settings hash to another key under the current code (a config class or its defaults changed)"
 
 
 def run_directory(name: str, model_config, data: DataSpec, train_config: TrainConfig,
