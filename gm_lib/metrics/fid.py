@@ -25,7 +25,6 @@ whose results are labelled as such.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from gm_lib.metrics.feature_distances import (
 )
 from gm_lib.metrics.inception import WEIGHTS_NAME
 from gm_lib.metrics.inception_backends import feature_extractor, resolve_backend
-from gm_lib.paths import cache_dir, data_root
+from gm_lib.paths import cache_dir
 from gm_lib.progress import phase
 
 __all__ = [
@@ -203,14 +202,7 @@ def load_reference_images(spec: str, n: int | None = None) -> Tensor:
 
 
 def _stats_dir() -> Path:
-    """Under the data root if writable (kept with the data), else ``cache_dir("fid_stats")``."""
-    root = data_root() / "fid_stats"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        if os.access(root, os.W_OK):
-            return root
-    except OSError:
-        pass  # the shared mirror is read-only
+    """``cache_dir("fid_stats")``: with the other cached results, so ``make pack`` carries them."""
     return cache_dir("fid_stats")
 
 
