@@ -29,6 +29,7 @@ __all__ = [
     "wae_paper_runs",
     "wae_vs_vae_runs",
     "gan_runs",
+    "report_runs",
     "GANRecipe",
     "GAN_RECIPES",
     "IMAGE_SHAPES",
@@ -242,6 +243,21 @@ def gan_runs(dataset: str, profile: Profile, seed: int = 0, device: str = "auto"
     train = _train_config(profile, profile.gan_steps["vae"], seed, device, batch_size=profile.gan_batch_size)
     runs["VAE"] = Run(_slug(f"gan_{dataset}_vae"), vae, data, train)
     return runs
+
+
+# The datasets the report's manifest (reports/manifest.yaml) runs notebooks 03 and 04 on.
+_REPORT_DATASETS = {"gan": ("fashion_mnist", "svhn"), "wae_vs_vae": ("mnist", "svhn", "celeba")}
+
+
+def report_runs(profile: Profile, seed: int = 0, device: str = "auto") -> dict[str, Run]:
+    """Every model run the report trains, by cache name: 01's VAE, 03's GANs and VAE and 04's autoencoders on
+    each dataset of the manifest (05 reuses 01's and 04's). Tests that must hold for every family loop over it,
+    so a family added to a notebook's runs is tested without editing them."""
+    runs = [vae_bmnist_run(profile, seed, device)]
+    runs += [run for dataset in _REPORT_DATASETS["gan"] for run in gan_runs(dataset, profile, seed, device).values()]
+    runs += [run for dataset in _REPORT_DATASETS["wae_vs_vae"]
+             for run in wae_vs_vae_runs(dataset, profile, seed, device).values()]
+    return {run.name: run for run in runs}
 
 
 def _slug(text: str) -> str:

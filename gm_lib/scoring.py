@@ -171,7 +171,7 @@ def snapshot_curve(run: Run, classifier, real: Tensor, z: Tensor, n: int = 1000,
                          "KL to uniform": coverage.kl_to_uniform,
                          "classifier FD": classifier_frechet_distance(classifier, real, fake)})
             if i in shown:
-                grids[f"step {step}"] = snapshot.decode(z.to(snapshot.device))
+                grids[f"step {step}"] = snapshot.decode(z).cpu()  # decode moves z to the snapshot's device
     return pd.DataFrame(rows), grids
 
 

@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="first seed (default: the manifest's seed)")
     parser.add_argument("--seeds", type=_seed_list, default=None, metavar="S,S,...",
                         help="seeds to run every notebook with, e.g. 0,1,2 (default: the profile's count from --seed)")
-    parser.add_argument("--device", default="auto", help="auto (cuda if visible, else cpu), cpu, cuda, ...")
+    parser.add_argument("--device", default="auto", help="auto (cuda if visible, else mps, else cpu), cpu, cuda, mps")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto: bf16 only for families it keeps the quality of, on hardware where it is faster")
     parser.add_argument("--force", action="store_true", help="re-execute runs even when nothing changed")
