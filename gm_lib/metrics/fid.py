@@ -43,6 +43,7 @@ from gm_lib.metrics.feature_distances import (
 from gm_lib.metrics.inception import WEIGHTS_NAME
 from gm_lib.metrics.inception_backends import feature_extractor, resolve_backend
 from gm_lib.paths import cache_dir, data_root
+from gm_lib.precision import select_device
 from gm_lib.progress import phase
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "quantize_images",
     "inception_features",
     "feature_backend",
+    "feature_device_class",
     "feature_statistics",
     "frechet_distance",
     "trace_sqrt_product",
@@ -124,7 +126,7 @@ def inception_features(
     Args:
         images: see :func:`quantize_images` (float in ``[0, 1]`` or uint8, ``(N, C, H, W)``).
         batch_size: images per forward pass.
-        device: default CUDA if available, else CPU.
+        device: default :func:`gm_lib.precision.select_device` ``("auto")``: CUDA, then MPS, then the CPU.
         preview: bf16 autocast on the torch backend (smoke runs only, never for reported numbers);
             OpenVINO stays f32.
         progress: show a tqdm bar.
@@ -138,7 +140,7 @@ def inception_features(
         FIDWeightsMissing: weights not prepared (run ``make setup``).
     """
     x = quantize_images(images)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device is not None else select_device("auto")
     backend = backend or resolve_backend(device)
     extract = feature_extractor(backend, device, tuple(x.shape[2:]), preview)
     out = np.empty((x.shape[0], _FEATURE_DIM), dtype=np.float64)
@@ -155,7 +157,14 @@ def inception_features(
 
 def feature_backend(device: str | torch.device | None = None) -> str:
     """The backend :func:`inception_features` uses for ``device`` (see ``gm_lib.metrics.inception_backends``)."""
-    return resolve_backend(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    return resolve_backend(torch.device(device) if device is not None else select_device("auto"))
+
+
+def feature_device_class(backend: str, device: str | torch.device | None = None) -> str:
+    """``cpu``, ``cuda`` or ``mps``: the kind of device ``backend`` computes the features on (OpenVINO: the CPU)."""
+    if backend == "openvino":
+        return "cpu"
+    return (torch.device(device) if device is not None else select_device("auto")).type
 
 
 # ---------------------------------------------------------------- reference statistics (cached plumbing)
@@ -213,26 +222,33 @@ def _stats_dir() -> Path:
     return cache_dir("fid_stats")
 
 
-def _stats_path(name: str, split: str, n: int, preview: bool, code: tuple[str, ...], suffix: str) -> Path:
-    """``<stats dir>/<name>-<split>-n<N>[-preview]-<digest><suffix>``, the digest keyed on the weights and ``code``."""
-    digest = key_digest({"weights": WEIGHTS_NAME}, code, length=12)
-    return _stats_dir() / f"{name}-{split}-n{n}{'-preview' if preview else ''}-{digest}{suffix}"
+def _stats_path(name: str, split: str, n: int, preview: bool, code: tuple[str, ...], suffix: str,
+                backend: str) -> Path:
+    """``<stats dir>/<name>-<split>-n<N>-<backend>-<device class>[-preview]-<digest><suffix>``.
+
+    The backend (``torch``/``openvino``) and the device class its features come from (``cpu``/``cuda``/``mps``,
+    :func:`feature_device_class`) are in the name, so statistics computed on one machine's kind of device are
+    never read as another's; the digest keys the weights, ``code``, backend and device class.
+    """
+    device = feature_device_class(backend)
+    digest = key_digest({"weights": WEIGHTS_NAME, "backend": backend, "device": device}, code, length=12)
+    return _stats_dir() / f"{name}-{split}-n{n}-{backend}-{device}{'-preview' if preview else ''}-{digest}{suffix}"
 
 
 def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
                          progress: bool = False) -> ReferenceStatistics:
     """Cached :class:`ReferenceStatistics` of ``spec`` (``"mnist:test"``) for its first ``n`` images.
 
-    Computed once per (dataset, split, N) and shared by every notebook and backend (the backends' f32
-    features agree within 1e-5 relative, far below FID's resolution); the file records which backend made it.
-    Only ``preview`` on the torch backend (bf16 autocast) gets files of its own, tagged ``-preview``.
+    Computed once per (dataset, split, N, backend, device class) and shared by every notebook (the cache file
+    names the backend and the device class, see :func:`_stats_path`); the file also records the backend.
+    ``preview`` on the torch backend (bf16 autocast) gets files of its own, tagged ``-preview``.
     """
     name, split = _parse_spec(spec)
     images = load_reference_images(spec, n)
     n = images.shape[0]
     backend = feature_backend()
     bf16 = preview and backend == "torch"  # OpenVINO's preview features are its f32 ones
-    path = _stats_path(name, split, n, bf16, _STATS_CODE, ".npz")
+    path = _stats_path(name, split, n, bf16, _STATS_CODE, ".npz", backend)
 
     def compute() -> dict:
         features = inception_features(images, preview=preview, progress=progress, backend=backend)
@@ -337,7 +353,7 @@ def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> 
     notebooks that share a dataset share it.
     """
     _check_n(n, preview)
-    path = _stats_path(dataset, "floor", n, preview, _FLOOR_CODE, "-kid.json" if kid else ".json")
+    path = _stats_path(dataset, "floor", n, preview, _FLOOR_CODE, "-kid.json" if kid else ".json", feature_backend())
 
     def compute() -> dict:
         with phase(f"FID floor {dataset} (N={n})", kind="evaluation"):  # shown by `make report`
