@@ -31,8 +31,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     also takes the singular covariances of N <= d samples), so ``Tr((S1 S2)^(1/2))`` is the sum of the
     square roots of that form's eigenvalues (``eigvalsh``; rounding-level negatives count as 0). Equal to
     pytorch-fid's ``calculate_frechet_distance`` (scipy ``sqrtm``) within 1e-6 relative and much faster:
-    measured on the shared 2-core CPU, d = 2048, 7.3 s vs 78.9 s (10.9x) for full-rank N = 2048
-    statistics, 1.57 s vs 121.6 s (77x) for N = 256 MNIST Inception statistics (``bench/bench_fid.py``).
+    measured on the shared 2-core CPU, d = 2048, 7.3 s vs 78.9 s (10.9x) for N = 2048
+    statistics (rank <= 2047), 1.57 s vs 121.6 s (77x) for N = 256 MNIST Inception statistics (``bench/bench_fid.py``).
     On those N = 256 statistics (singular, rank 255) an exact reference from the features (the N x N SVD
     in ``bench/bench_fid.py``) gave FID 31.05367076: ours within 6e-14 relative, scipy's ``sqrtm`` 1.9e-6.
     It needs no ``1e-6 I`` offset and never yields a complex number.

@@ -17,9 +17,10 @@ OpenVINO f32 on CPUs, torch on GPUs); every :class:`FIDResult` records it. The F
 are pure NumPy in :mod:`gm_lib.metrics.feature_distances`.
 
 Reference statistics per ``(dataset, split, N)`` and the real-vs-real floor per ``(dataset, N)`` are
-computed once and cached; samples are scored from memory. ``fid()`` refuses fewer than 2048 samples
-(the 2048x2048 covariance would be singular and the estimate strongly biased) unless ``preview=True``,
-whose results are labelled as such.
+computed once per feature backend and device class and cached; samples are scored from memory. ``fid()``
+refuses fewer than 2048 samples (pytorch-fid's recommended minimum: FID's upward bias grows as N shrinks, and
+the 2048x2048 covariance of N samples has rank at most N - 1, so it is singular at every N <= 2048 and the
+more so below) unless ``preview=True``, whose results are labelled as such.
 """
 
 from __future__ import annotations
@@ -298,8 +299,8 @@ class FIDResult:
 def _check_n(n: int, preview: bool) -> None:
     if n < MIN_FID_SAMPLES and not preview:
         raise ValueError(
-            f"FID needs at least {MIN_FID_SAMPLES} samples, got {n}: with fewer the 2048x2048 covariance is "
-            "singular and the score is biased; generate more samples (or pass preview=True for a smoke run)"
+            f"FID needs at least {MIN_FID_SAMPLES} samples, got {n}: with fewer its upward bias grows (the 2048x2048 "
+            "covariance has rank <= N - 1); generate more samples (or pass preview=True for a smoke run)"
         )
 
 
@@ -348,7 +349,8 @@ def fid(
 def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> FIDResult:
     """Real-vs-real floor: the first ``n`` training images against the first ``n`` test images.
 
-    Any model's FID at the same ``N`` should be read against this value (FID is biased upwards at finite N).
+    Any model's FID at the same ``N`` should be read against this value (FID is biased upwards at finite N). It is
+    a noisy estimate of the distance between two real samples, not a bound: a model's FID can go below it.
     Computed once per (dataset, N, preview, kid) and cached as JSON beside the reference statistics, so
     notebooks that share a dataset share it.
     """
