@@ -92,7 +92,7 @@ def test_cpu_helpers_bring_cuda_results_back(name):
     image = tuple(CONFIGS[name].image_shape)
     samples = draw_samples(model, 4, seed=0)
     _on(samples, torch.device("cpu"), (4, *image))
-    assert torch.equal(samples, draw_samples(model, 4, seed=0))  # the CPU generator decides the draw
+    assert torch.allclose(samples, draw_samples(model, 4, seed=0), atol=1e-6)  # the CPU generator decides the draw
     if hasattr(model, "embed"):
         data = ImageDataset(DataSpec("mnist", "test"), torch.randint(0, 256, (5, *image), dtype=torch.uint8),
                             torch.arange(5))
@@ -132,6 +132,18 @@ def test_unavailable_or_unknown_devices_are_refused(monkeypatch):
     with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda' or 'mps'"):
         select_device("tpu")
     assert not bf16_is_faster(torch.device("mps"))  # not measured there: fp32
+
+
+def test_report_refuses_an_unavailable_device_in_one_line(monkeypatch, tmp_path, capsys):
+    from gm_lib import report
+    from gm_lib.paths import repo_root
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(report, "check_kernel", lambda kernel: None)
+    code = report.main(["--manifest", str(repo_root() / "reports" / "manifest.yaml"), "--device", "mps",
+                        "--reports-dir", str(tmp_path), "--figures-dir", str(tmp_path)])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith("error: device='mps' but MPS is not available") and "\n" not in error
 
 
 # ---------------------------------------------------------------- float64 stays on the CPU (MPS has none)

@@ -96,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--only: unknown run(s) {unknown}; the manifest has {names}")
         check_kernel(args.kernel)
         seeds = resolve_seeds(args.seeds, args.seed, manifest.seed, args.profile)
+        local = args.executor == "local"
+        device = resolve_device(args.device) if local else args.device  # a cluster job resolves it on its node
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    local = args.executor == "local"
-    device = resolve_device(args.device) if local else args.device  # a cluster job resolves it on its node
     reports_dir, figures_dir = args.reports_dir.absolute(), args.figures_dir.absolute()
     print(f"report: profile {args.profile}, {_seed_words(seeds)}, device {device}, precision {args.precision}, "
           f"{len(names)} run(s) in {args.manifest}" + ("" if local else f", executor {args.executor}"))
