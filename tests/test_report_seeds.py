@@ -171,3 +171,8 @@ def test_smoke_report_over_two_seeds_runs_the_toy_twice_and_shows_mean_sd(tmp_pa
     assert f"| `hellinger_mean_abs_error` | {Spread(tuple(errors))} |" in md
     assert "(Mean ± sd over n=2 seeds;" in md
     assert "[seed 0](executed/toy-seed0.html) [seed 1](executed/toy-seed1.html)" in md
+    # Each seed recorded the machine it ran on (here one): the header names it.
+    from gm_lib.machine import describe_machine, machine_summary
+
+    assert results[0]["machine"] == results[1]["machine"] == describe_machine("cpu")
+    assert f"Machine: {machine_summary(describe_machine('cpu'))}." in md
