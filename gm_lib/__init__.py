@@ -7,7 +7,7 @@ Modules (each holds one idea):
     nets      DCGAN-style encoders, decoders, generators, critics; small MLPs
     models    VAE, WAE-MMD, WAE-GAN, latent-critic VAE, DCGAN, WGAN, WGAN-GP
     toy       the parallel-lines toy: Hellinger vs Earth-Mover estimation
-    precision  the device, and fp32 / bf16 autocast ("auto" resolved per family and device)
+    precision  the device (CUDA, then MPS, then CPU), and fp32 / bf16 autocast ("auto" resolved per family and device)
     train_config  TrainConfig: how to train (steps, batches, checkpoints, schedule, precision)
     train     the training loop: seeding, evaluation, checkpoints, exact resume, NaN guard
     runs      run identity (config + code hash) and load-or-train
@@ -19,6 +19,7 @@ Modules (each holds one idea):
     experiments  the report's runs (model + data + training configs), defined once
     profiles  smoke / default / full settings read by the notebooks
     results   what a notebook records (figures, tables, metrics) with provenance
+    machine   the CPU model, its vector instruction sets and the device a run computed on
     report    `make report`: papermill runner and the md/HTML/PDF builder
 """
 

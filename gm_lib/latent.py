@@ -2,7 +2,8 @@
 
 Every function takes a ``decode`` callable ``z (B, d) -> x (B, C, H, W)`` in ``[0, 1]`` (an
 autoencoder's ``decode`` or a GAN's ``decode``; not a GAN's ``generate``, whose tanh output is in
-``[-1, 1]``), so one code path serves every family.
+``[-1, 1]``), so one code path serves every family. Codes may live on any device: a gm_lib model's
+``decode`` and ``embed`` move their inputs to the model's device and return results there.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def interpolate_latent(decode: Decode, z0: Tensor, z1: Tensor, steps: int = 10) 
         ``(steps, C, H, W)`` in ``[0, 1]``; first and last rows decode ``z0`` and ``z1``.
     """
     t = torch.linspace(0, 1, steps, device=z0.device).unsqueeze(1)  # (steps, 1)
-    return decode((1 - t) * z0 + t * z1)
+    return decode((1 - t) * z0 + t * z1.to(z0.device))
 
 
 def interpolate_pixels(x0: Tensor, x1: Tensor, steps: int = 10) -> Tensor:

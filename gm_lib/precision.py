@@ -1,4 +1,4 @@
-"""Where a run trains and at which precision: the device, and fp32 or bf16 autocast.
+"""Where a run trains and at which precision: the device (CUDA, then MPS, then the CPU), and fp32 or bf16 autocast.
 
 ``precision="auto"`` (the default of :class:`gm_lib.train.TrainConfig` and of the profiles) is
 resolved here, once per run, by :func:`resolve_precision`: bf16 only where the model family keeps
@@ -13,7 +13,8 @@ from typing import Literal, get_args
 
 import torch
 
-__all__ = ["Precision", "check_precision", "select_device", "bf16_is_faster", "resolve_precision", "autocast"]
+__all__ = ["Precision", "check_precision", "mps_available", "select_device", "bf16_is_faster", "resolve_precision",
+           "autocast"]
 
 Precision = Literal["auto", "fp32", "bf16"]
 
@@ -24,14 +25,32 @@ def check_precision(precision: str, name: str = "precision") -> None:
         raise ValueError(f"{name}={precision!r}; choose one of {get_args(Precision)}")
 
 
+def mps_available() -> bool:
+    """True when torch sees an Apple-silicon GPU (Metal Performance Shaders)."""
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def select_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when available else CPU; ``cpu``; ``cuda`` (raises if there is no GPU)."""
+    """The device to run on: ``auto`` picks CUDA when a GPU is visible, then MPS (Apple silicon), then the CPU.
+
+    ``cpu``, ``cuda`` (or ``cuda:<index>``) and ``mps`` are taken as given. MPS has no float64: what needs it
+    runs on the CPU whatever the device (the Fréchet distance and KID in NumPy, the importance-sampled NLL's
+    log-mean-exp, sharpness, the classifier's features for its Fréchet distance).
+
+    Raises:
+        RuntimeError: ``cuda`` or ``mps`` asked for but not available.
+        ValueError: any other name.
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"device={name!r}; choose 'auto', 'cpu' or 'cuda'")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu")
+    kind = name.partition(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={name!r}; choose 'auto', 'cpu', 'cuda' or 'mps'")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} but no CUDA GPU is visible; use device='auto' or 'cpu'")
+    if kind == "mps" and not mps_available():
+        raise RuntimeError(f"device={name!r} but MPS is not available (Apple silicon only); use device='auto' or 'cpu'")
     return torch.device(name)
 
 
@@ -41,9 +60,12 @@ def bf16_is_faster(device: torch.device) -> bool:
     CUDA: GPUs with native bf16 (Ampere and newer). CPU: only with AMX tiles (Sapphire Rapids and
     newer, when the hypervisor exposes them): there bf16 autocast trained every family 1.19-2.13x
     faster than fp32; on a Sapphire Rapids VM with AMX hidden (AVX512-BF16 only) it was 0.71-0.91x.
+    Any other device (MPS): not measured, so no.
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)  # emulated bf16 is slower, not faster
+    if device.type != "cpu":
+        return False
     amx = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private, but what torch's inductor asks
     return bool(amx and amx())
 

@@ -21,6 +21,7 @@ results.json schema (``schema: 1``)::
       "notes": ["markdown paragraph", ...],
       "versions": {"python": ..., "torch": ..., "torchvision": ..., "numpy": ..., "gm_lib": ...},
       "git_commit": "<sha>[-dirty]" | "unknown",
+      "machine": {"cpu": "AMD EPYC", "isa": ["AVX2", "AVX-512", "AVX512-BF16"], "device": "cpu"},  # gm_lib.machine
       "wall_time_s": 123.4,
       "time_s": {"training": 80.2, "evaluation": 30.1},   # wall seconds in gm_lib.progress phases of each kind
       "timestamp": "2025-01-01T12:00:00+00:00"
@@ -53,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from gm_lib.cache import atomic_write
+from gm_lib.machine import describe_machine
 from gm_lib.paths import repo_root
 from gm_lib.progress import time_spent
 
@@ -71,15 +73,19 @@ class Recorder:
         profile: a :class:`gm_lib.profiles.Profile` or its name.
         seed: the run's seed.
         config: JSON-able settings worth keeping (dataclasses are converted to dicts).
+        device: the run's device (the notebook's ``device`` parameter; ``auto`` resolves as the training does),
+            recorded with the CPU model and its vector instruction sets as ``machine`` (:mod:`gm_lib.machine`).
     """
 
-    def __init__(self, output_dir: str | os.PathLike, run_name: str, profile: Any, seed: int, config: Any = None):
+    def __init__(self, output_dir: str | os.PathLike, run_name: str, profile: Any, seed: int, config: Any = None,
+                 device: Any = "auto"):
         self.output_dir = Path(output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.run_name = run_name
         self.profile = profile
         self.seed = int(seed)
         self.config = config if config is not None else {}
+        self.device = device
         self.metrics: dict[str, Any] = {}
         self.metric_meta: dict[str, dict[str, Any]] = {}
         self.figures: list[dict[str, str]] = []
@@ -141,6 +147,7 @@ class Recorder:
             "training": self.training,
             "versions": collect_versions(),
             "git_commit": git_commit(),
+            "machine": describe_machine(self.device),
             "wall_time_s": round(wall_time if wall_time is not None else time.perf_counter() - self._start, 3),
             "time_s": {kind: round(s - self._spent_at_start[kind], 3) for kind, s in time_spent().items()},
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),

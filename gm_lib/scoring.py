@@ -77,18 +77,23 @@ def floor_row(rec: Recorder, dataset: str, profile, real: Tensor) -> dict:
 
     Args:
         dataset: FID floor of its first ``profile.fid_n`` training vs test images
-            (:func:`gm_lib.metrics.fid_floor`, cached), the best FID a model can reach at that N.
-        real: test images ``(N, C, H, W)`` in ``[0, 1]`` whose sharpness is the data's own.
+            (:func:`gm_lib.metrics.fid_floor`, cached): a noisy estimate of the distance between two real samples
+            of that N, not a bound (a model can score below it).
+        real: test images ``(M, C, H, W)`` in ``[0, 1]`` whose sharpness is the data's own.
 
     Returns:
-        ``{"model": "real (train vs test)", "FID", "KID", "KID std", "sharpness", "N"}``.
+        ``{"model", "FID", "KID", "KID std", "sharpness", "N"}``; ``N`` is the FID's, and ``model`` is
+        ``"real (train vs test)"``, or, when ``M`` differs from it, ``"real (FID: train vs test; sharpness: M test
+        images)"``, so the row says what its sharpness is over.
     """
     floor = fid_floor(dataset, profile.fid_n, preview=profile.fid_preview)
     real_sharpness = sharpness(real)
     rec.metric("fid/real", floor.fid, n=floor.n, split=f"{dataset}:train vs test", preview=floor.preview,
                model="real", dataset=dataset, backend=floor.backend)
     rec.metric("sharpness/real", real_sharpness, n=len(real), split="test", model="real", dataset=dataset)
-    return {"model": "real (train vs test)", "FID": floor.fid, "KID": floor.kid_mean, "KID std": floor.kid_std,
+    label = ("real (train vs test)" if len(real) == floor.n else
+             f"real (FID: train vs test; sharpness: {len(real):,} test images)")
+    return {"model": label, "FID": floor.fid, "KID": floor.kid_mean, "KID std": floor.kid_std,
             "sharpness": real_sharpness, "N": floor.n}
 
 
@@ -171,7 +176,7 @@ def snapshot_curve(run: Run, classifier, real: Tensor, z: Tensor, n: int = 1000,
                          "KL to uniform": coverage.kl_to_uniform,
                          "classifier FD": classifier_frechet_distance(classifier, real, fake)})
             if i in shown:
-                grids[f"step {step}"] = snapshot.decode(z.to(snapshot.device))
+                grids[f"step {step}"] = snapshot.decode(z).cpu()  # decode moves z to the snapshot's device
     return pd.DataFrame(rows), grids
 
 

@@ -262,3 +262,109 @@ def test_fid_records_its_backend_and_floor_is_cached(weights, mnist_root_module,
     assert len(list(tmp_path.glob("*floor*.json"))) == 1
     monkeypatch.setattr(fid_module, "score_features", lambda *a, **k: pytest.fail("floor recomputed"))
     assert fid_floor("mnist", 8, preview=True, kid=False) == first
+
+
+# ---------------------------------------------------------------- KID against its definition
+
+
+def _kid_brute_force(x: np.ndarray, y: np.ndarray) -> float:
+    """Bińkowski et al. 2018, eq. 4, as double sums: pairs i != j within a set, every pair across."""
+    m, d = len(x), x.shape[1]
+    k = lambda a, b: (a @ b / d + 1.0) ** 3  # noqa: E731
+    within = sum(k(x[i], x[j]) + k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    across = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / m**2
+    return within - 2.0 * across
+
+
+def test_kid_equals_the_unbiased_double_sum_and_reports_the_subset_sd():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(5, 4)), rng.normal(size=(5, 4)) + 0.3
+    # One subset of all 5: a permutation, which the U-statistic does not see.
+    mean, std = kernel_inception_distance(x, y, n_subsets=1, subset_size=5)
+    assert mean == pytest.approx(_kid_brute_force(x, y), rel=1e-12) and std == 0.0
+    # Subsets of 3, drawn as documented; std is the population sd (ddof 0) of the per-subset estimates.
+    draw = np.random.default_rng(7)
+    values = []
+    for _ in range(6):
+        i, j = draw.choice(5, 3, replace=False), draw.choice(5, 3, replace=False)
+        values.append(_kid_brute_force(x[i], y[j]))
+    mean, std = kernel_inception_distance(x, y, n_subsets=6, subset_size=3, seed=7)
+    assert mean == pytest.approx(np.mean(values), rel=1e-12)
+    assert std == pytest.approx(np.std(values), rel=1e-12) and std > 0
+
+
+# ---------------------------------------------------------------- full fp32 on CUDA, the cache key
+
+
+def test_full_fp32_turns_tf32_off_and_restores_it_even_on_error():
+    from gm_lib.metrics.inception_backends import full_fp32
+
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (matmul.allow_tf32, cudnn.allow_tf32)
+    try:
+        for before in [(True, True), (False, True), (True, False)]:
+            matmul.allow_tf32, cudnn.allow_tf32 = before
+            with pytest.raises(RuntimeError, match="inside"), full_fp32():
+                assert (matmul.allow_tf32, cudnn.allow_tf32) == (False, False)
+                raise RuntimeError("inside")
+            assert (matmul.allow_tf32, cudnn.allow_tf32) == before
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
+
+
+def test_torch_extractor_runs_the_network_without_tf32(monkeypatch):
+    from gm_lib.metrics import inception_backends
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+            return [torch.zeros(x.shape[0], 2048, 1, 1)]
+
+    monkeypatch.setattr(inception_backends, "load_fid_inception", lambda device: Probe())
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn  # flags monkeypatch cannot restore
+    saved = (matmul.allow_tf32, cudnn.allow_tf32)
+    try:
+        matmul.allow_tf32 = cudnn.allow_tf32 = True
+        features = inception_backends._torch_extractor(torch.device("cpu"), preview=False)(torch.rand(2, 3, 8, 8))
+        assert features.shape == (2, 2048) and seen == [(False, False)]
+        assert matmul.allow_tf32 and cudnn.allow_tf32
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved
+
+
+def test_reference_cache_names_the_backend_and_the_device_class(monkeypatch, tmp_path):
+    import importlib
+
+    fid_module = importlib.import_module("gm_lib.metrics.fid")
+    monkeypatch.setattr(fid_module, "_stats_dir", lambda: tmp_path)
+    path = lambda backend: fid_module._stats_path("mnist", "test", 2048, False, ("gm_lib.metrics.fid",), ".npz",  # noqa: E731
+                                                  backend)
+    monkeypatch.setattr(fid_module, "select_device", lambda name="auto": torch.device("cpu"))
+    cpu_torch, cpu_openvino = path("torch"), path("openvino")
+    assert cpu_torch.name.startswith("mnist-test-n2048-torch-cpu-")
+    assert cpu_openvino.name.startswith("mnist-test-n2048-openvino-cpu-")
+    for kind in ("cuda", "mps"):
+        monkeypatch.setattr(fid_module, "select_device", lambda name="auto", kind=kind: torch.device(kind))
+        assert path("torch").name.startswith(f"mnist-test-n2048-torch-{kind}-")
+        assert path("openvino") == cpu_openvino  # OpenVINO runs on the CPU whatever the device
+    assert len({cpu_torch, cpu_openvino, path("torch")}) == 3
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_refuses_a_folder_with_fewer_images_than_n(tmp_path, capsys):
+    from PIL import Image
+
+    from gm_lib.metrics.__main__ import main
+
+    for folder, count in (("few", 3), ("many", 5)):
+        (tmp_path / folder).mkdir()
+        for i in range(count):
+            Image.fromarray(np.full((8, 8), 40 * i, dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
+    code = main(["fid", str(tmp_path / "few"), str(tmp_path / "many"), "--n", "5", "--preview"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in error
+    assert "few holds 3 images, fewer than --n 5" in error and "--n 3" in error

@@ -87,9 +87,23 @@ def test_tie_when_the_gap_is_inside_the_sum_of_sds() -> None:
     assert best.startswith("FID: A (2.00 ± 1.41) is lowest, ahead of B (10.500 ± 0.707) by 8.5")
     tie = compare_best({"A": Spread((0.1, 0.2)), "B": Spread((0.2, 0.7))}, "KID")  # 0.3 < 0.0707 + 0.354
     assert tie.startswith("KID: **tie** between A (0.1500 ± 0.0707) and B (0.450 ± 0.354): the gap 0.3 is inside")
-    assert compare_best({"A": Spread((1.0,)), "B": Spread((2.0, 3.0))}, "FID") is None  # one side has no spread
+    assert compare_best({"A": Spread((1.0,))}, "FID") is None  # nothing to compare with
     accuracy = compare_best({"A": Spread((0.70, 0.72)), "B": Spread((0.80, 0.82))}, "kNN", lower_is_better=False)
     assert accuracy.startswith("kNN: B (0.8100 ± 0.0141) is highest, ahead of A (0.7100 ± 0.0141) by 0.1")
+
+
+def test_models_without_a_spread_are_ranked_and_their_tie_is_not_tested() -> None:
+    # A scored once (or the same in every seed, left a plain number by merge_results), B over two seeds.
+    sentence = compare_best({"B": Spread((20.0, 21.0)), "A": Spread((10.0,)), "C": Spread((30.0, 31.0))}, "FID")
+    assert sentence == ("FID: A (10) is lowest, then B (20.500 ± 0.707), by 10.5; whether that is a tie is **not "
+                        "tested**: A has no seed spread (one seed, or the same value in every seed). "
+                        "Order: A 10 < B 20.500 ± 0.707 < C 30.500 ± 0.707.")
+    for same in (10.0, Spread((10.0, 10.0))):  # equal in every seed: a plain number, or a spread of 0
+        sentence = compare_best({"B": Spread((20.0, 21.0)), "A": same}, "FID")
+        assert sentence.startswith("FID: A (10") and "**not tested**: A has no seed spread" in sentence
+    both = compare_best({"A": 1.0, "B": 2.0, "name": "text"}, "KID")  # text is left out
+    assert "**not tested**: A and B have no seed spread" in both and "Order" not in both
+    assert "not tested" not in compare_best({"A": Spread((1.0, 3.0)), "B": Spread((10.0, 11.0)), "C": 50.0}, "FID")
 
 
 def test_report_over_two_seeds_shows_mean_sd_seed_count_and_ties(tmp_path: Path) -> None:
@@ -157,3 +171,8 @@ def test_smoke_report_over_two_seeds_runs_the_toy_twice_and_shows_mean_sd(tmp_pa
     assert f"| `hellinger_mean_abs_error` | {Spread(tuple(errors))} |" in md
     assert "(Mean ± sd over n=2 seeds;" in md
     assert "[seed 0](executed/toy-seed0.html) [seed 1](executed/toy-seed1.html)" in md
+    # Each seed recorded the machine it ran on (here one): the header names it.
+    from gm_lib.machine import describe_machine, machine_summary
+
+    assert results[0]["machine"] == results[1]["machine"] == describe_machine("cpu")
+    assert f"Machine: {machine_summary(describe_machine('cpu'))}." in md

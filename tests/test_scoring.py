@@ -108,10 +108,12 @@ def test_floor_row_records_the_real_data_under_real(rec, monkeypatch):
     monkeypatch.setattr(scoring, "fid_floor", lambda dataset, n, preview: floor)
     real = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     row = scoring.floor_row(rec, "mnist", PROFILE, real)
-    assert row == {"model": "real (train vs test)", "FID": 0.5, "KID": 0.001, "KID std": 0.002,
-                   "sharpness": sharpness(real), "N": 16}
+    # N is the FID's (16); the sharpness is over the 10 images given, and the label says so.
+    assert row == {"model": "real (FID: train vs test; sharpness: 10 test images)", "FID": 0.5, "KID": 0.001,
+                   "KID std": 0.002, "sharpness": sharpness(real), "N": 16}
     assert rec.metrics == {"fid/real": 0.5, "sharpness/real": sharpness(real)}
     assert rec.metric_meta["fid/real"]["model"] == rec.metric_meta["sharpness/real"]["model"] == "real"
+    assert scoring.floor_row(rec, "mnist", PROFILE, torch.rand(16, 1, 8, 8))["model"] == "real (train vs test)"
 
 
 def test_reconstruction_errors_are_zero_for_a_perfect_model_and_sum_over_pixels():

@@ -51,8 +51,20 @@ def _side(source: str, n: int | None) -> int | torch.Tensor:
 
 
 def run_fid(a: str, b: str, n: int | None, kid: bool, preview: bool) -> FIDResult:
+    """FID (and KID) of ``a`` against ``b`` on the first ``n`` images of each (default: the smaller side's count).
+
+    Raises:
+        ValueError: a folder holds fewer than ``n`` images (it would be scored at its own count while the result
+            says N), a dataset split is smaller than ``n``, or ``n < 2048`` without ``preview``.
+    """
     sides = {s: _side(s, n) for s in (a, b)}
-    n = min(v if isinstance(v, int) else len(v) for v in sides.values()) if n is None else n
+    counts = {s: v if isinstance(v, int) else len(v) for s, v in sides.items()}
+    if n is not None:
+        for source, count in counts.items():
+            if count < n:
+                raise ValueError(f"{source} holds {count} images, fewer than --n {n}: add images to it or pass "
+                                 f"--n {count}")
+    n = min(counts.values()) if n is None else n
     if n < MIN_FID_SAMPLES and not preview:
         raise ValueError(f"only {n} images: FID needs at least {MIN_FID_SAMPLES} (or --preview for a smoke run)")
 

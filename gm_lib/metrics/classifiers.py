@@ -214,8 +214,9 @@ def class_coverage(classifier: Classifier, images: Tensor, batch_size: int = 100
 
 @torch.no_grad()
 def classifier_features(classifier: Classifier, images: Tensor, batch_size: int = 1000) -> np.ndarray:
-    """Penultimate features ``(N, hidden)`` float64 (NumPy) of ``images`` (float [0, 1] or uint8, any device)."""
-    return torch.cat([classifier.embed(x).double().cpu() for x in _batches(classifier, images, batch_size)]).numpy()
+    """Penultimate features ``(N, hidden)`` float64 (NumPy) of ``images`` (float [0, 1] or uint8, any device); cast
+    to float64 on the CPU (MPS has no float64)."""
+    return torch.cat([classifier.embed(x).cpu().double() for x in _batches(classifier, images, batch_size)]).numpy()
 
 
 def classifier_frechet_distance(classifier: Classifier, real: Tensor, fake: Tensor) -> float:

@@ -31,8 +31,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     also takes the singular covariances of N <= d samples), so ``Tr((S1 S2)^(1/2))`` is the sum of the
     square roots of that form's eigenvalues (``eigvalsh``; rounding-level negatives count as 0). Equal to
     pytorch-fid's ``calculate_frechet_distance`` (scipy ``sqrtm``) within 1e-6 relative and much faster:
-    measured on the shared 2-core CPU, d = 2048, 7.3 s vs 78.9 s (10.9x) for full-rank N = 2048
-    statistics, 1.57 s vs 121.6 s (77x) for N = 256 MNIST Inception statistics (``bench/bench_fid.py``).
+    measured on the shared 2-core CPU, d = 2048, 7.3 s vs 78.9 s (10.9x) for N = 2048
+    statistics (rank <= 2047), 1.57 s vs 121.6 s (77x) for N = 256 MNIST Inception statistics (``bench/bench_fid.py``).
     On those N = 256 statistics (singular, rank 255) an exact reference from the features (the N x N SVD
     in ``bench/bench_fid.py``) gave FID 31.05367076: ours within 6e-14 relative, scipy's ``sqrtm`` 1.9e-6.
     It needs no ``1e-6 I`` offset and never yields a complex number.
@@ -97,6 +97,8 @@ def _polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _unbiased_mmd2(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray) -> float:
+    """Unbiased MMD² from kernel matrices of ``m`` samples each (Bińkowski et al. 2018, eq. 4): the within-set
+    means over the ``m (m − 1)`` pairs ``i ≠ j``, the cross mean over all ``m²`` pairs."""
     m = k_xx.shape[0]
     sum_xx = k_xx.sum() - np.trace(k_xx)  # off-diagonal terms only: the unbiased U-statistic
     sum_yy = k_yy.sum() - np.trace(k_yy)
@@ -114,11 +116,14 @@ def kernel_inception_distance(
 
     Args:
         features1, features2: ``(N1, d)``, ``(N2, d)``.
-        n_subsets: random subsets (drawn without replacement within a subset).
-        subset_size: capped at ``min(N1, N2)``.
+        n_subsets: random subsets (drawn without replacement within a subset): per subset, ``m`` rows of
+            ``features1`` then ``m`` rows of ``features2``, both by ``numpy.random.default_rng(seed).choice``.
+        subset_size: ``m``, capped at ``min(N1, N2)``.
 
     Returns:
-        ``(mean, std)`` over subsets; unitless, can be slightly negative (unbiased).
+        ``(mean, std)`` of the per-subset estimates; unitless, the mean can be slightly negative (unbiased).
+        ``std`` is their population sd (ddof = 0, as Bińkowski et al.'s and torch-fidelity's code): the spread of
+        one subset's estimate, not the standard error of the mean.
 
     Raises:
         ValueError: fewer than 2 samples or mismatched feature dimensions.

@@ -17,9 +17,10 @@ OpenVINO f32 on CPUs, torch on GPUs); every :class:`FIDResult` records it. The F
 are pure NumPy in :mod:`gm_lib.metrics.feature_distances`.
 
 Reference statistics per ``(dataset, split, N)`` and the real-vs-real floor per ``(dataset, N)`` are
-computed once and cached; samples are scored from memory. ``fid()`` refuses fewer than 2048 samples
-(the 2048x2048 covariance would be singular and the estimate strongly biased) unless ``preview=True``,
-whose results are labelled as such.
+computed once per feature backend and device class and cached; samples are scored from memory. ``fid()``
+refuses fewer than 2048 samples (pytorch-fid's recommended minimum: FID's upward bias grows as N shrinks, and
+the 2048x2048 covariance of N samples has rank at most N - 1, so it is singular at every N <= 2048 and the
+more so below) unless ``preview=True``, whose results are labelled as such.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from gm_lib.metrics.feature_distances import (
 from gm_lib.metrics.inception import WEIGHTS_NAME
 from gm_lib.metrics.inception_backends import feature_extractor, resolve_backend
 from gm_lib.paths import cache_dir
+from gm_lib.precision import select_device
 from gm_lib.progress import phase
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "quantize_images",
     "inception_features",
     "feature_backend",
+    "feature_device_class",
     "feature_statistics",
     "frechet_distance",
     "trace_sqrt_product",
@@ -124,7 +127,7 @@ def inception_features(
     Args:
         images: see :func:`quantize_images` (float in ``[0, 1]`` or uint8, ``(N, C, H, W)``).
         batch_size: images per forward pass.
-        device: default CUDA if available, else CPU.
+        device: default :func:`gm_lib.precision.select_device` ``("auto")``: CUDA, then MPS, then the CPU.
         preview: bf16 autocast on the torch backend (smoke runs only, never for reported numbers);
             OpenVINO stays f32.
         progress: show a tqdm bar.
@@ -138,7 +141,7 @@ def inception_features(
         FIDWeightsMissing: weights not prepared (run ``make setup``).
     """
     x = quantize_images(images)
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device is not None else select_device("auto")
     backend = backend or resolve_backend(device)
     extract = feature_extractor(backend, device, tuple(x.shape[2:]), preview)
     out = np.empty((x.shape[0], _FEATURE_DIM), dtype=np.float64)
@@ -155,7 +158,14 @@ def inception_features(
 
 def feature_backend(device: str | torch.device | None = None) -> str:
     """The backend :func:`inception_features` uses for ``device`` (see ``gm_lib.metrics.inception_backends``)."""
-    return resolve_backend(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    return resolve_backend(torch.device(device) if device is not None else select_device("auto"))
+
+
+def feature_device_class(backend: str, device: str | torch.device | None = None) -> str:
+    """``cpu``, ``cuda`` or ``mps``: the kind of device ``backend`` computes the features on (OpenVINO: the CPU)."""
+    if backend == "openvino":
+        return "cpu"
+    return (torch.device(device) if device is not None else select_device("auto")).type
 
 
 # ---------------------------------------------------------------- reference statistics (cached plumbing)
@@ -206,26 +216,33 @@ def _stats_dir() -> Path:
     return cache_dir("fid_stats")
 
 
-def _stats_path(name: str, split: str, n: int, preview: bool, code: tuple[str, ...], suffix: str) -> Path:
-    """``<stats dir>/<name>-<split>-n<N>[-preview]-<digest><suffix>``, the digest keyed on the weights and ``code``."""
-    digest = key_digest({"weights": WEIGHTS_NAME}, code, length=12)
-    return _stats_dir() / f"{name}-{split}-n{n}{'-preview' if preview else ''}-{digest}{suffix}"
+def _stats_path(name: str, split: str, n: int, preview: bool, code: tuple[str, ...], suffix: str,
+                backend: str) -> Path:
+    """``<stats dir>/<name>-<split>-n<N>-<backend>-<device class>[-preview]-<digest><suffix>``.
+
+    The backend (``torch``/``openvino``) and the device class its features come from (``cpu``/``cuda``/``mps``,
+    :func:`feature_device_class`) are in the name, so statistics computed on one machine's kind of device are
+    never read as another's; the digest keys the weights, ``code``, backend and device class.
+    """
+    device = feature_device_class(backend)
+    digest = key_digest({"weights": WEIGHTS_NAME, "backend": backend, "device": device}, code, length=12)
+    return _stats_dir() / f"{name}-{split}-n{n}-{backend}-{device}{'-preview' if preview else ''}-{digest}{suffix}"
 
 
 def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
                          progress: bool = False) -> ReferenceStatistics:
     """Cached :class:`ReferenceStatistics` of ``spec`` (``"mnist:test"``) for its first ``n`` images.
 
-    Computed once per (dataset, split, N) and shared by every notebook and backend (the backends' f32
-    features agree within 1e-5 relative, far below FID's resolution); the file records which backend made it.
-    Only ``preview`` on the torch backend (bf16 autocast) gets files of its own, tagged ``-preview``.
+    Computed once per (dataset, split, N, backend, device class) and shared by every notebook (the cache file
+    names the backend and the device class, see :func:`_stats_path`); the file also records the backend.
+    ``preview`` on the torch backend (bf16 autocast) gets files of its own, tagged ``-preview``.
     """
     name, split = _parse_spec(spec)
     images = load_reference_images(spec, n)
     n = images.shape[0]
     backend = feature_backend()
     bf16 = preview and backend == "torch"  # OpenVINO's preview features are its f32 ones
-    path = _stats_path(name, split, n, bf16, _STATS_CODE, ".npz")
+    path = _stats_path(name, split, n, bf16, _STATS_CODE, ".npz", backend)
 
     def compute() -> dict:
         features = inception_features(images, preview=preview, progress=progress, backend=backend)
@@ -275,8 +292,8 @@ class FIDResult:
 def _check_n(n: int, preview: bool) -> None:
     if n < MIN_FID_SAMPLES and not preview:
         raise ValueError(
-            f"FID needs at least {MIN_FID_SAMPLES} samples, got {n}: with fewer the 2048x2048 covariance is "
-            "singular and the score is biased; generate more samples (or pass preview=True for a smoke run)"
+            f"FID needs at least {MIN_FID_SAMPLES} samples, got {n}: with fewer its upward bias grows (the 2048x2048 "
+            "covariance has rank <= N - 1); generate more samples (or pass preview=True for a smoke run)"
         )
 
 
@@ -325,12 +342,13 @@ def fid(
 def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> FIDResult:
     """Real-vs-real floor: the first ``n`` training images against the first ``n`` test images.
 
-    Any model's FID at the same ``N`` should be read against this value (FID is biased upwards at finite N).
+    Any model's FID at the same ``N`` should be read against this value (FID is biased upwards at finite N). It is
+    a noisy estimate of the distance between two real samples, not a bound: a model's FID can go below it.
     Computed once per (dataset, N, preview, kid) and cached as JSON beside the reference statistics, so
     notebooks that share a dataset share it.
     """
     _check_n(n, preview)
-    path = _stats_path(dataset, "floor", n, preview, _FLOOR_CODE, "-kid.json" if kid else ".json")
+    path = _stats_path(dataset, "floor", n, preview, _FLOOR_CODE, "-kid.json" if kid else ".json", feature_backend())
 
     def compute() -> dict:
         with phase(f"FID floor {dataset} (N={n})", kind="evaluation"):  # shown by `make report`

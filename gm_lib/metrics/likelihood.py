@@ -76,6 +76,10 @@ def importance_sampled_log_likelihood(
             each image is encoded once.
         generator: for reproducible draws, on any device (see :func:`importance_weights`).
 
+    Returns:
+        :class:`LikelihoodResult` with ``per_image`` float64 on the CPU: the weights are computed on the model's
+        device (``x`` may be on any), their log-mean-exp in float64 on the CPU (MPS has no float64).
+
     Raises:
         ValueError: ``k < 1`` or empty ``x``.
     """
@@ -94,7 +98,8 @@ def importance_sampled_log_likelihood(
              for s in range(0, k, samples_per_chunk)],
             dim=1,
         )  # (B, k)
-        per_image.append((torch.logsumexp(log_w.double(), dim=1) - math.log(k)).cpu())
+        # log-mean-exp in float64 on the CPU: MPS has no float64, and one device gives one number.
+        per_image.append(torch.logsumexp(log_w.cpu().double(), dim=1) - math.log(k))
     model.train(was_training)
     values = torch.cat(per_image)
     stderr = float(values.std() / math.sqrt(len(values))) if len(values) > 1 else float("nan")

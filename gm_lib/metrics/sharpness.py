@@ -35,7 +35,8 @@ def laplacian_variance(images: Tensor | np.ndarray) -> Tensor:
             :data:`LUMA_WEIGHTS`), ``H, W >= 3``; any device.
 
     Returns:
-        ``(N,)`` float64 variances on the images' device (units: squared intensity on the ``[0, 1]`` scale).
+        ``(N,)`` float64 variances on the CPU (units: squared intensity on the ``[0, 1]`` scale). Computed in
+        float64 on the CPU whatever the images' device: MPS has no float64, and one device gives one number.
 
     Raises:
         ValueError: not 4-D float, ``C`` not 1 or 3, ``H`` or ``W`` below 3, or values outside ``[0, 1]`` / NaN
@@ -52,7 +53,7 @@ def laplacian_variance(images: Tensor | np.ndarray) -> Tensor:
             f"sharpness needs images in [0, 1]; found range [{lo:.4g}, {hi:.4g}] (or NaN): "
             "convert [-1, 1] images with (x + 1) / 2 and uint8 with x / 255"
         )
-    x = x.double()
+    x = x.detach().cpu().double()  # not .double() first: MPS has no float64
     if x.shape[1] == 3:
         x = (x * LUMA_WEIGHTS.to(x).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)  # (N, 1, H, W)
     response = F.conv2d(x, LAPLACIAN.to(x).view(1, 1, 3, 3))  # VALID: (N, 1, H - 2, W - 2)

@@ -60,6 +60,10 @@ class GenerativeModel(nn.Module):
     whichever of :meth:`evaluation_losses`, ``encode``, ``embed``, ``decode`` apply; a model with
     ``decode`` and ``latent_dim`` gets :meth:`sample` (and with ``embed``, :meth:`reconstruct`).
     ``self.config`` holds the dataclass the model was built from.
+
+    Devices: every method that takes a latent ``z`` or images ``x`` accepts them on any device and moves them to
+    the model's (:attr:`device`); what it returns lives on the model's device (``tests/test_devices.py`` checks
+    each family with the model on ``meta`` and CPU inputs).
     """
 
     config: object
@@ -87,15 +91,19 @@ class GenerativeModel(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` samples from the model, float ``(n, C, H, W)`` in ``[0, 1]``: ``decode`` of ``n`` draws of the
-        N(0, I) prior of size ``self.latent_dim`` (every family here; a model without that prior overrides it)."""
+        """``n`` samples from the model, float ``(n, C, H, W)`` in ``[0, 1]`` on its device: ``decode`` of ``n`` draws
+        of the N(0, I) prior of size ``self.latent_dim`` (every family here; a model without that prior overrides it).
+        ``generator`` may live on any device: the draws are made there, so a CPU generator gives the same samples
+        on every device."""
         return self.decode(sample_prior(n, self.latent_dim, self.device, generator))
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor) -> Tensor:
-        """``decode(embed(x))``: images ``(B, C, H, W)`` in [0, 1] through the code ``embed`` gives (autoencoders)."""
+        """``decode(embed(x))``: images ``(B, C, H, W)`` in [0, 1] (any device in, the model's device out) through the
+        code ``embed`` gives (autoencoders)."""
         return self.decode(self.embed(x))
 
     @property
     def device(self) -> torch.device:
+        """The device of the model's parameters (where its inputs are moved)."""
         return next(self.parameters()).device

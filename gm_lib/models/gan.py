@@ -170,8 +170,9 @@ class GAN(GenerativeModel):
     # ------------------------------------------------------------ maths
 
     def generate(self, z: Tensor) -> Tensor:
-        """Noise ``(B, d)`` → images ``(B, C, H, W)`` in [−1, 1] (differentiable; the trained generator)."""
-        return torch.tanh(self.generator(z).float())
+        """Noise ``(B, d)`` on any device → images ``(B, C, H, W)`` in [−1, 1] on the model's device (differentiable;
+        the trained generator)."""
+        return torch.tanh(self.generator(z.to(self.device)).float())
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -191,9 +192,9 @@ class GAN(GenerativeModel):
         return torch.randn(n, self.latent_dim, device=self.device)
 
     def critic_losses(self, x: Tensor) -> ModelOutput:
-        """Critic terms on real ``x`` (B, C, H, W) in [0, 1] against fresh fakes (detached)."""
+        """Critic terms on real ``x`` (B, C, H, W) in [0, 1], any device, against fresh fakes (detached)."""
         check_image_batch(x, self.config.image_shape)
-        real = 2.0 * x - 1.0
+        real = 2.0 * x.to(self.device) - 1.0
         fake = self.generate(self._noise(x.shape[0])).detach()
         real_scores, fake_scores = self.critic(real).float(), self.critic(fake).float()
         return self.family.critic_terms(self, real, fake, real_scores, fake_scores)
@@ -238,7 +239,8 @@ class GAN(GenerativeModel):
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
-        """Noise ``(B, d)`` → images ``(B, C, H, W)`` in [0, 1], like the autoencoders' ``decode``.
+        """Noise ``(B, d)`` on any device → images ``(B, C, H, W)`` in [0, 1] on the model's device, like the
+        autoencoders' ``decode``.
 
         Uses the weight average when the config has ``ema_decay``, else the trained generator.
         """

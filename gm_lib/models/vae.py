@@ -76,9 +76,9 @@ class VAE(GenerativeModel):
     # ------------------------------------------------------------ maths
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``x`` (B, C, H, W) in [0, 1] → ``(mu, logvar)``, each float32 ``(B, d)``."""
+        """``x`` (B, C, H, W) in [0, 1], on any device → ``(mu, logvar)``, each float32 ``(B, d)`` on the model's."""
         check_image_batch(x, self.config.image_shape)
-        mu, logvar = self.encoder(x).float().chunk(2, dim=1)
+        mu, logvar = self.encoder(x.to(self.device)).float().chunk(2, dim=1)
         return mu, logvar
 
     def reparameterize(self, mu: Tensor, logvar: Tensor) -> Tensor:
@@ -86,8 +86,10 @@ class VAE(GenerativeModel):
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
     def log_px_given_z(self, x: Tensor, z: Tensor) -> Tensor:
-        """``log p(x | z)`` in nats per image, float32 ``(B,)``; x ``(B, C, H, W)``, z ``(B, d)``."""
-        logits = self.decoder(z).float()
+        """``log p(x | z)`` in nats per image, float32 ``(B,)`` on the model's device; x ``(B, C, H, W)``, z ``(B, d)``,
+        each on any device."""
+        x = x.to(self.device)
+        logits = self.decoder(z.to(self.device)).float()
         if self.config.likelihood == "bernoulli":
             return bernoulli_log_likelihood(logits, x)
         return gaussian_log_likelihood(torch.sigmoid(logits), x, self.log_sigma)
@@ -122,11 +124,11 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
-        """Mean of ``p(x|z)``: ``(B, d)`` → ``(B, C, H, W)`` in [0, 1]."""
-        return torch.sigmoid(self.decoder(z).float())
+        """Mean of ``p(x|z)``: ``(B, d)`` on any device → ``(B, C, H, W)`` in [0, 1] on the model's device."""
+        return torch.sigmoid(self.decoder(z.to(self.device)).float())
 
     @torch.no_grad()
     def embed(self, x: Tensor) -> Tensor:
-        """Posterior mean ``mu(x)``, ``(B, d)`` (for t-SNE and classifiers)."""
+        """Posterior mean ``mu(x)``, ``(B, d)`` on the model's device (for t-SNE and classifiers)."""
         return self.encode(x)[0]
 

@@ -85,10 +85,10 @@ class WAE(GenerativeModel):
     # ------------------------------------------------------------ maths
 
     def encode(self, x: Tensor, sample: bool = True) -> Tensor:
-        """Codes ``(B, d)`` float32 for ``x`` (B, C, H, W) in [0, 1]; a Gaussian encoder
-        returns a reparameterized sample if ``sample`` else its mean."""
+        """Codes ``(B, d)`` float32 on the model's device for ``x`` (B, C, H, W) in [0, 1] on any device; a Gaussian
+        encoder returns a reparameterized sample if ``sample`` else its mean."""
         check_image_batch(x, self.config.image_shape)
-        out = self.encoder(x).float()
+        out = self.encoder(x.to(self.device)).float()
         if self.config.encoder == "deterministic":
             return out
         mu, logvar = out.chunk(2, dim=1)
@@ -109,7 +109,8 @@ class WAE(GenerativeModel):
         return mmd_unbiased(z, z_prior, kernel=self.config.penalty.removeprefix("mmd_"))
 
     def losses(self, x: Tensor) -> ModelOutput:
-        """``loss``, ``reconstruction``, ``penalty`` on ``x`` (with gradients)."""
+        """``loss``, ``reconstruction``, ``penalty`` on ``x`` (any device; with gradients)."""
+        x = x.to(self.device)
         z = self.encode(x)
         reconstruction = self.reconstruction_cost(x, torch.sigmoid(self.decoder(z).float())).mean()
         penalty = self.latent_penalty(z)
@@ -166,5 +167,5 @@ class WAE(GenerativeModel):
 
     @torch.no_grad()
     def decode(self, z: Tensor) -> Tensor:
-        """``(B, d)`` → ``(B, C, H, W)`` in [0, 1]."""
-        return torch.sigmoid(self.decoder(z).float())
+        """``(B, d)`` on any device → ``(B, C, H, W)`` in [0, 1] on the model's device."""
+        return torch.sigmoid(self.decoder(z.to(self.device)).float())

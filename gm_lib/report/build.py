@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gm_lib.machine import machine_summary
 from gm_lib.report.published import published_table
 from gm_lib.report.render import (
     anchor,
@@ -94,6 +95,7 @@ def render_markdown(outcomes: list[Outcome], context: ReportContext, reports_dir
         f"precision {context.precision} · "
         f"commit `{short_commit(context.git_commit)}` · generated {context.generated} · "
         f"report wall time {format_seconds(context.wall_time_s)}",
+        _machines(outcomes),
         seeds_paragraph(context.profile, seeds),
         "## Runs",
         _status_table(groups, reports_dir),
@@ -158,6 +160,24 @@ def _seed_words(seeds: Any) -> str:
     return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))} (n={len(seeds)})"
 
 
+def _machines(outcomes: list[Outcome]) -> str:
+    """The header's line on where the numbers were computed: each distinct machine (CPU model, vector instruction
+    sets, device) recorded in the runs' results.json, with the runs that ran on it when there is more than one."""
+    runs: dict[str, list[str]] = {}
+    for outcome in outcomes:
+        data = _results_of(outcome)
+        if data is not None:
+            label = outcome.spec.name if outcome.seed is None else f"{outcome.spec.name} (seed {outcome.seed})"
+            runs.setdefault(machine_summary(data.get("machine")), []).append(label)
+    if not runs:
+        return ""
+    if len(runs) == 1:
+        return f"Machine: {next(iter(runs))}. Numbers compare across reports only on the same kind of machine."
+    listed = "; ".join(f"{machine} for {', '.join(names)}" for machine, names in runs.items())
+    return (f"**Machines differ between runs**: {listed}. Numbers compare across reports only on the same kind of "
+            "machine.")
+
+
 def _status_table(groups: dict[str, list[Outcome]], reports_dir: Path) -> str:
     rows = []
     for name, group in groups.items():
@@ -215,7 +235,8 @@ def _summary_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
         return "No run recorded FID, KID, sharpness or NLL metrics (names `fid/<model>`, `kid/<model>`, …)."
     note = ("In brackets: N = samples (FID/KID: generated vs real images of that split; NLL: test images scored), "
             "k = importance samples, and the split. † marks a preview (N too small to report; smoke profile). "
-            "FID is biased downwards in N: compare only equal N.")
+            "FID is biased upwards at finite N (it decreases toward its limit as N grows, so a small-N FID "
+            "overestimates): compare only equal N.")
     if any(data and data.get("seeds") for data in results.values()):
         note += " A cell with ± is the mean ± sample sd over the seeds named in the header."
     return md_table(["run", "model", "dataset", *SUMMARY_KINDS.values()], rows) + "\n\n" + note
@@ -231,8 +252,9 @@ def _floor(outcomes: list[Outcome], results: dict[str, Any]) -> str:
                 lines.append(f"- {_dataset(o, meta)} (run {o.spec.name}): FID {_fmt(value)} ({_protocol(meta)})")
     if not lines:
         return "No run recorded a real-vs-real FID (metric `fid/real`)."
-    return ("FID between two disjoint sets of real images of the same size N: the best a model can score at this "
-            "N. A model whose FID is near this floor is indistinguishable from real data by this metric.\n\n"
+    return ("FID between two disjoint sets of real images of the same size N: a noisy estimate of the distance "
+            "between two real samples at this N, not a bound; a model can score below it. A model whose FID is near "
+            "this floor is as far from the test images as other real images are, by this metric.\n\n"
             + "\n".join(lines))
 
 

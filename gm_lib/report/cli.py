@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="first seed (default: the manifest's seed)")
     parser.add_argument("--seeds", type=_seed_list, default=None, metavar="S,S,...",
                         help="seeds to run every notebook with, e.g. 0,1,2 (default: the profile's count from --seed)")
-    parser.add_argument("--device", default="auto", help="auto (cuda if visible, else cpu), cpu, cuda, ...")
+    parser.add_argument("--device", default="auto", help="auto (cuda if visible, else mps, else cpu), cpu, cuda, mps")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="auto: bf16 only for families it keeps the quality of, on hardware where it is faster")
     parser.add_argument("--force", action="store_true", help="re-execute runs even when nothing changed")
@@ -79,13 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         if not args.plan:
             check_kernel(args.kernel)
         seeds = resolve_seeds(args.seeds, args.seed, manifest.seed, args.profile)
+        local = args.executor == "local"
+        device = resolve_device(args.device) if local else args.device  # a cluster job resolves it on its node
     except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.plan:
         return print_plan(manifest.runs, seeds, args)
-    local = args.executor == "local"
-    device = resolve_device(args.device) if local else args.device  # a cluster job resolves it on its node
     reports_dir, figures_dir = args.reports_dir.absolute(), args.figures_dir.absolute()
     print(f"report: profile {args.profile}, {_seed_words(seeds)}, device {device}, precision {args.precision}, "
           f"{len(names)} run(s) in {args.manifest}" + ("" if local else f", executor {args.executor}"))

@@ -21,8 +21,8 @@ from typing import Any
 
 from gm_lib.code_graph import changed_modules, code_digests, imported_modules
 
-__all__ = ["STAMP_FILE", "notebook_modules", "notebook_runs", "stamp", "read_stamp", "stale_reasons", "ModelPlan",
-           "model_plans", "format_plan"]
+__all__ = ["STAMP_FILE", "notebook_modules", "notebook_runs", "report_runs", "stamp", "read_stamp", "stale_reasons",
+           "ModelPlan", "model_plans", "format_plan"]
 
 STAMP_FILE = ".run-stamp.json"
 _CHAPTERS = "gm_lib.experiments"
@@ -48,6 +48,20 @@ def notebook_runs(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:
         if getattr(module, "NOTEBOOK", None) == notebook.stem:
             return module.notebook_runs(**params)[1]
     return {}
+
+
+def report_runs(profile: str, seed: int = 0, device: str = "auto", manifest: Path | None = None) -> dict[str, Any]:
+    """Every model run the report trains, by cache name, over every run of the manifest (01's VAE, 03's models and
+    04's on each dataset the manifest names; 05 reuses 01's and 04's). Tests that must hold for every family loop
+    over it, so a family added to a chapter registry or a dataset added to the manifest is tested without edits."""
+    from gm_lib.paths import repo_root
+    from gm_lib.report.run import load_manifest
+
+    runs = {}
+    for spec in load_manifest(manifest or repo_root() / "reports" / "manifest.yaml").runs:
+        params = {"profile": profile, "seed": seed, "device": device, "precision": "auto", **spec.parameters}
+        runs |= {run.name: run for run in notebook_runs(spec.notebook, params).values()}
+    return runs
 
 
 def stamp(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:

@@ -142,12 +142,11 @@ def check_kernel(kernel: str = KERNEL) -> None:
 
 
 def resolve_device(device: str) -> str:
-    """``"auto"`` becomes ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values pass through."""
-    if device != "auto":
-        return device
-    import torch
+    """The device name the notebooks get: :func:`gm_lib.precision.select_device` of ``device`` as a string
+    (``auto`` becomes ``cuda``, then ``mps``, then ``cpu``; an unavailable or unknown device raises there)."""
+    from gm_lib.precision import select_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(select_device(device))
 
 
 def run_paths(name: str, seed: int, figures_dir: Path, reports_dir: Path, per_seed: bool) -> tuple[Path, Path]:

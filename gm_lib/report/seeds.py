@@ -24,7 +24,8 @@ from typing import Any
 
 from gm_lib.profiles import PROFILES
 
-__all__ = ["Spread", "merge_results", "merge_table", "is_tie", "compare_best", "seeds_paragraph", "ties_paragraph"]
+__all__ = ["Spread", "merge_results", "merge_table", "has_spread", "is_tie", "compare_best", "seeds_paragraph",
+           "ties_paragraph"]
 
 _REL_EQUAL = 1e-9  # seeds whose values agree to this relative tolerance recorded the same number
 # Metric kinds ``<kind>/<model>`` that ties_paragraph ranks: (name, lower is better).
@@ -126,18 +127,44 @@ def is_tie(a: Spread, b: Spread) -> bool:
     return abs(a.mean - b.mean) < a.sd + b.sd
 
 
-def compare_best(scores: dict[str, Spread], what: str, lower_is_better: bool = True) -> str | None:
-    """One sentence on the best two of ``scores`` (label -> Spread): a win, or a tie by :func:`is_tie`.
+def has_spread(score: Spread) -> bool:
+    """True when ``score`` varies over >= 2 seeds: one seed, or the same value in every seed, measured no spread."""
+    return score.n >= 2 and score.sd > 0
 
-    ``what`` names the score (e.g. ``"FID"``). None when fewer than two labels have a spread over >= 2 seeds.
+
+def compare_best(scores: dict[str, Spread | float], what: str, lower_is_better: bool = True) -> str | None:
+    """One sentence ranking every model of ``scores`` by mean, and on its best two: a win, a tie (:func:`is_tie`), or
+    *not tested* when either of the two has no seed spread (:func:`has_spread`).
+
+    Args:
+        scores: label -> Spread, or a plain number (a value equal in every seed, as :func:`merge_results` leaves
+            it); other values (text) are left out.
+        what: names the score (e.g. ``"FID"``).
+
+    Returns:
+        The sentence (with the whole order when there are more than two models); None with fewer than two.
     """
-    ranked = sorted(((label, s) for label, s in scores.items() if isinstance(s, Spread) and s.n >= 2),
-                    key=lambda item: item[1].mean, reverse=not lower_is_better)
+    numbers = {label: s if isinstance(s, Spread) else Spread((float(s),)) for label, s in scores.items()
+               if isinstance(s, Spread) or _is_number(s)}
+    ranked = sorted(numbers.items(), key=lambda item: item[1].mean, reverse=not lower_is_better)
     if len(ranked) < 2:
         return None
     (best, a), (second, b) = ranked[:2]
-    gap, spread = abs(a.mean - b.mean), a.sd + b.sd
     word = "lowest" if lower_is_better else "highest"
+    order = ""
+    if len(ranked) > 2:
+        order = " Order: " + (" < " if lower_is_better else " > ").join(f"{label} {s}" for label, s in ranked) + "."
+    if not (has_spread(a) and has_spread(b)):
+        flat = [label for label, s in ((best, a), (second, b)) if not has_spread(s)]
+        flat = f"{flat[0]} has" if len(flat) == 1 else f"{flat[0]} and {flat[1]} have"
+        return (f"{what}: {best} ({a}) is {word}, then {second} ({b}), by {abs(a.mean - b.mean):.3g}; whether that is "
+                f"a tie is **not tested**: {flat} no seed spread (one seed, or the same value in every seed).{order}")
+    return _win_or_tie(what, best, a, second, b, word) + order
+
+
+def _win_or_tie(what: str, best: str, a: Spread, second: str, b: Spread, word: str) -> str:
+    """The sentence on two models that both have a seed spread: a win, or a tie by :func:`is_tie`."""
+    gap, spread = abs(a.mean - b.mean), a.sd + b.sd
     if is_tie(a, b):
         return (f"{what}: **tie** between {best} ({a}) and {second} ({b}): the gap {gap:.3g} is inside the seed "
                 f"spread {spread:.3g} (sum of sds), so neither is the better model at these seeds.")
@@ -181,7 +208,7 @@ def ties_paragraph(results: dict[str, dict[str, Any] | None], seeds: tuple[int, 
             if sentence:
                 lines.append(f"- {run}: {sentence}")
     if not lines:
-        return TIE_RULE + " No run recorded two models' FID, KID, NLL or kNN accuracy over two seeds or more."
+        return TIE_RULE + " No run recorded two models' FID, KID, NLL or kNN accuracy."
     return TIE_RULE + "\n\n" + "\n".join(lines)
 
 
