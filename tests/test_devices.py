@@ -134,8 +134,8 @@ def test_unavailable_or_unknown_devices_are_refused(monkeypatch):
 
 
 def test_report_refuses_an_unavailable_device_in_one_line(monkeypatch, tmp_path, capsys):
-    from gm_lib.report import cli as report
     from gm_lib.paths import repo_root
+    from gm_lib.report import cli as report
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     monkeypatch.setattr(report, "check_kernel", lambda kernel: None)

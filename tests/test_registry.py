@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gm_lib.checkpoint import delete_run_files
-from gm_lib.experiments import budget_steps
-from gm_lib.experiments.registry import CHAPTER_MODELS, all_models, models_table
+from gm_lib.experiments import budget_steps, models_table
+from gm_lib.experiments.registry import CHAPTER_MODELS, all_models
 from gm_lib.models.gan import GANConfig, gan_losses
 
 
@@ -46,7 +46,7 @@ def test_budget_steps_gives_equal_cpu():
 
 
 def test_models_table_lists_every_model():
-    table = models_table("03_wgan", steps={e.label: 10 for e in CHAPTER_MODELS["03_wgan"]})
+    table = models_table(CHAPTER_MODELS["03_wgan"], steps={e.label: 10 for e in CHAPTER_MODELS["03_wgan"]})
     assert table.count("\n") == 1 + len(CHAPTER_MODELS["03_wgan"])
     assert all(f"`{e.key}`" in table for e in CHAPTER_MODELS["03_wgan"])
 

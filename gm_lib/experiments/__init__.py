@@ -21,6 +21,7 @@ from gm_lib.experiments.base import (
     ModelEntry,
     Run,
     budget_steps,
+    models_table,
     snapshot_models,
     train_run,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "train_run",
     "snapshot_models",
     "budget_steps",
+    "models_table",
     "vae_bmnist_run",
     "VAE_MNIST",
     "autoencoder_runs",

@@ -16,8 +16,8 @@ from gm_lib.progress import phase
 from gm_lib.runs import get_or_train, load_snapshots, run_directory
 from gm_lib.train_config import TrainConfig
 
-__all__ = ["Run", "ModelEntry", "train_run", "snapshot_models", "make_train_config", "budget_steps", "slug",
-           "IMAGE_SHAPES", "LATENT_DIMS", "VALIDATION_HOLDOUT"]
+__all__ = ["Run", "ModelEntry", "models_table", "train_run", "snapshot_models", "make_train_config", "budget_steps",
+           "slug", "IMAGE_SHAPES", "LATENT_DIMS", "VALIDATION_HOLDOUT"]
 
 IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "binarized_mnist": (1, 28, 28), "svhn": (3, 32, 32),
                 "celeba": (3, 64, 64)}
@@ -71,6 +71,21 @@ class Run:
     def directory(self) -> Path:
         """The run's cache folder ``cache_dir("runs")/<name>-<hash12>`` (checkpoint, history, cached metrics)."""
         return run_directory(self.name, self.model, self.data, self.train, self.val)
+
+
+def models_table(entries: tuple[ModelEntry, ...], steps: dict[str, int] | None = None) -> str:
+    """A Markdown table of a chapter's registry: label, key, config family, step cost, bf16 verdict, and the
+    ``steps`` each model trains when given (``{label: steps}``; entries without steps, not run here, are left out).
+    The README's and notebooks' tables of models come from here."""
+    head = "| model | key | config | step cost | bf16 keeps quality |" + (" steps |" if steps else "")
+    lines = [head, "|---|---|---|---|---|" + ("---|" if steps else "")]
+    for entry in (e for e in entries if steps is None or e.label in steps):
+        config = entry.config
+        detail = getattr(config, "loss", None) or getattr(config, "penalty", None) or getattr(config, "likelihood", "")
+        row = (f"| {entry.label} | `{entry.key}` | {type(config).__name__} ({detail}) | {entry.step_cost:g} | "
+               f"{'yes' if entry.bf16_keeps_quality else 'no'} |")
+        lines.append(row + (f" {steps[entry.label]:,} |" if steps else ""))
+    return "\n".join(lines)
 
 
 def train_run(run: Run, force: bool = False, progress: bool = True):
