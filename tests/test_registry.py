@@ -59,3 +59,14 @@ def test_delete_run_files_removes_everything_of_the_run(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     delete_run_files(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_readme_model_tables_are_generated_from_the_registries():
+    from gm_lib.experiments.registry import update_tables
+    from gm_lib.paths import repo_root
+
+    text = (repo_root() / "README.md").read_text()
+    assert all(f"<!-- models:{notebook} -->" in text for notebook in ("03_wgan", "04_wae_vs_vae"))
+    assert update_tables(text) == text, "README's model tables are stale: python -m gm_lib.experiments.registry README.md"
+    with pytest.raises(ValueError, match="no such chapter"):
+        update_tables("<!-- models:99_nothing -->\n<!-- /models -->")
