@@ -67,6 +67,6 @@ def test_readme_model_tables_are_generated_from_the_registries():
 
     text = (repo_root() / "README.md").read_text()
     assert all(f"<!-- models:{notebook} -->" in text for notebook in ("03_wgan", "04_wae_vs_vae"))
-    assert update_tables(text) == text, "README's model tables are stale: python -m gm_lib.experiments.registry README.md"
+    assert update_tables(text) == text, "stale model tables: python -m gm_lib.experiments.registry README.md"
     with pytest.raises(ValueError, match="no such chapter"):
         update_tables("<!-- models:99_nothing -->\n<!-- /models -->")
