@@ -52,7 +52,7 @@ RELATIVE_FLOOR = 0.02  # differences below 2 % of the fp32 value count as equal 
 def report_runs(profile: Profile) -> dict[str, Run]:
     """The report's trained runs by their run name (every chapter registry's models: 01, 03 on Fashion-MNIST,
     04 on MNIST), at ``profile``'s steps with no wall-time cap."""
-    profile = dataclasses.replace(profile, max_minutes=None)
+    profile = dataclasses.replace(profile, guard_factor=None)
     runs = [vae_bmnist_run(profile), *gan_runs("fashion_mnist", profile).values(),
             *autoencoder_runs("mnist", profile).values()]
     return {run.name: run for run in runs}

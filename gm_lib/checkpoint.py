@@ -164,7 +164,10 @@ def model_config_code(model) -> Any:
 def check_same_run(state: dict, path: Path, train_config: dict, model_config: Any) -> None:
     """Raise :class:`CheckpointError` unless ``state`` was written with ``train_config`` (as a dict) and
     ``model_config`` (as :func:`model_config_code`; ``None`` skips that check): resuming another run would mix two."""
-    saved = state["train_config"]
+    from gm_lib.train_config import CALL_FIELDS  # how a call runs may change between calls
+
+    saved = {k: v for k, v in state["train_config"].items() if k not in CALL_FIELDS}
+    train_config = {k: v for k, v in train_config.items() if k not in CALL_FIELDS}
     if saved != train_config:
         changed = sorted(k for k in train_config if saved.get(k) != train_config[k])
         raise CheckpointError(

@@ -44,8 +44,11 @@ class Profile:
         step_quantum: budgeted step counts are rounded to a multiple of this (round numbers in tables).
         batch_size: minibatch size for training.
         gan_batch_size: minibatch size of notebook 03's models (64, as WGAN and WGAN-GP's papers).
-        max_minutes: safety guard, minutes of wall clock per trained model and call (None = none). Budgets
-            are steps; a run this guard stops is reported as truncated and resumed by the next run.
+        guard_factor: the time guard of each trained model and call, in multiples of its expected time on the
+            reference machine (its steps × registered step cost × the chapter's reference seconds per step, see
+            :func:`gm_lib.experiments.make_train_config`; at least 5 minutes); None = no guard. Budgets are steps:
+            a run the guard stops is reported as truncated and resumed by the next run, and ``make report``'s
+            progress line warns as soon as the measured rate says the guard will bind.
         nll_k: importance samples per test image for the NLL estimate (>= 1000 in reported numbers).
         nll_n: test images scored for the NLL.
         fid_n: generated samples (and real images) for FID/KID.
@@ -70,7 +73,7 @@ class Profile:
     step_quantum: int
     batch_size: int
     gan_batch_size: int
-    max_minutes: float | None
+    guard_factor: float | None
     nll_k: int
     nll_n: int
     fid_n: int
@@ -100,7 +103,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", train_subset=2_000, eval_subset=500, vae_steps=100, ae_steps=60,
         gan_budget=30, step_quantum=1, batch_size=32,
-        gan_batch_size=32, max_minutes=5,
+        gan_batch_size=32, guard_factor=4.0,
         nll_k=20, nll_n=50, fid_n=64, fid_preview=True,
         toy_thetas=_THETAS_COARSE, toy_steps=100, toy_eval_batches=2, tsne_n=300, snapshot_every=20,
         precision="auto", seeds=1,
@@ -108,18 +111,19 @@ PROFILES: dict[str, Profile] = {
     # Measured here (2 idle cores, before the OpenVINO FID backend, which is 1.4-2.2x faster): Inception features
     # 60 ms/image plus ~15 s of sqrtm per FID (now ~1 s: eigenvalues), the importance-sampled NLL 8 images/s at
     # K=1000; 100 training steps take ~4 s (VAE of 01 and 04), ~2.5 s (WAE), ~5 s (latent-critic VAE). Notebook 03's
-    # models get ~4.5 min each (see gan_budget). max_minutes is a guard, far above any run's need.
+    # models get ~4.5 min each (see gan_budget). The guard, 4x a run's expected time, is above any run's need: an
+    # idle AVX2-only EPYC is ~1.4-1.9x slower than the reference Sapphire Rapids, a shared one slower still.
     "default": Profile(
         name="default", train_subset=None, eval_subset=10_000, vae_steps=20_000, ae_steps=4_000,
         gan_budget=5_600, step_quantum=50, batch_size=100, gan_batch_size=64,
-        max_minutes=30.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
+        guard_factor=4.0, nll_k=1_000, nll_n=1_000, fid_n=2_048, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=500, toy_eval_batches=10, tsne_n=2_000, snapshot_every=100,
         precision="auto", seeds=1,
     ),
     "full": Profile(
         name="full", train_subset=None, eval_subset=None, vae_steps=300_000, ae_steps=60_000,
         gan_budget=100_000, step_quantum=1_000, batch_size=100,
-        gan_batch_size=64, max_minutes=None, nll_k=5_000, nll_n=10_000, fid_n=10_000, fid_preview=False,
+        gan_batch_size=64, guard_factor=None, nll_k=5_000, nll_n=10_000, fid_n=10_000, fid_preview=False,
         toy_thetas=_THETAS_FINE, toy_steps=2_000, toy_eval_batches=50, tsne_n=10_000, snapshot_every=5_000,
         precision="auto", seeds=3,
     ),

@@ -38,6 +38,7 @@ from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.precision import select_device
 from gm_lib.train import TrainConfig, set_seed, train
+from gm_lib.train_config import CALL_FIELDS
 
 __all__ = ["training_code", "describe_run", "run_hash", "run_directory", "stale_reason", "get_or_train", "load_model",
            "load_snapshots"]
@@ -61,7 +62,8 @@ def describe_run(model_config, data: DataSpec, train_config: TrainConfig, val_da
         "model_config": encode_config(model_config),
         "data": dataclasses.asdict(data),
         "val_data": dataclasses.asdict(val_data) if val_data is not None else None,
-        "train_config": dataclasses.asdict(train_config),  # names the precision trained at
+        # names the precision trained at; the time guard (CALL_FIELDS) is not part of what a run is
+        "train_config": {k: v for k, v in dataclasses.asdict(train_config).items() if k not in CALL_FIELDS},
         "code": training_code(model_config),
     }
 

@@ -12,7 +12,11 @@ from typing import Literal
 
 from gm_lib.precision import Precision, check_precision, resolve_precision, select_device
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "CALL_FIELDS"]
+
+# Fields that say how one call runs, not what it trains: not part of a run's key (gm_lib.runs), and a resumed run
+# may change them (a slower machine gets a longer guard without retraining).
+CALL_FIELDS = ("max_minutes",)
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,15 @@ def test_report_time_split_sums_runs_and_flags_evaluation_costlier_than_training
     assert "training 11.0 min, evaluation 7.0 min, other 4.0 min" in line and "1 run(s) not re-executed" in line
     assert "evaluation cost more" not in line
     assert "evaluation cost more than training" in describe_time_split(runs[1:2])
+
+
+def test_the_guard_warning_projects_the_measured_rate():
+    from gm_lib.report.progress import guard_warning
+
+    state = {"phase": "training vae_bmnist", "total": 20_000, "done": 1_000, "started": 0.0, "time": 100.0,
+             "unit": "step", "budget_s": 1_400.0}  # 0.1 s per step: 2,000 s needed, 1,400 s allowed
+    assert guard_warning(state) == ("at this rate training vae_bmnist will stop at ~14,000 of 20,000 steps; "
+                                    "it resumes on the next make report")
+    assert guard_warning(state | {"budget_s": 2_100.0}) is None  # fits
+    assert guard_warning(state | {"budget_s": None}) is None  # no guard
+    assert guard_warning(state | {"done": 2}) is None  # too few steps for a rate

@@ -70,3 +70,23 @@ def test_readme_model_tables_are_generated_from_the_registries():
     assert update_tables(text) == text, "stale model tables: python -m gm_lib.experiments.registry README.md"
     with pytest.raises(ValueError, match="no such chapter"):
         update_tables("<!-- models:99_nothing -->\n<!-- /models -->")
+
+
+def test_the_time_guard_scales_with_the_run_and_is_not_part_of_its_key():
+    from gm_lib.experiments import GAN_MODELS, gan_runs
+    from gm_lib.experiments.base import GUARD_FLOOR_MINUTES
+    from gm_lib.experiments.gans import REFERENCE_STEP_SECONDS
+    from gm_lib.profiles import get_profile
+    from gm_lib.runs import run_hash
+
+    profile = get_profile("default")
+    runs = gan_runs("fashion_mnist", profile, device="cpu")
+    for entry in GAN_MODELS:
+        train = runs[entry.label].train
+        expected_min = train.steps * entry.step_cost * REFERENCE_STEP_SECONDS / 60
+        assert train.max_minutes == pytest.approx(max(GUARD_FLOOR_MINUTES, profile.guard_factor * expected_min),
+                                                  abs=0.06)
+    run = runs["DCGAN"]
+    longer = dataclasses.replace(run.train, max_minutes=run.train.max_minutes * 10)  # a slower machine's guard
+    assert run_hash(run.model, run.data, longer) == run_hash(run.model, run.data, run.train)
+    assert all(r.train.max_minutes is None for r in gan_runs("fashion_mnist", get_profile("full")).values())

@@ -26,8 +26,8 @@ from gm_lib.models.vae import VAEConfig
 from gm_lib.models.wae import WAEConfig
 from gm_lib.profiles import Profile, get_profile
 
-__all__ = ["NOTEBOOK", "AUTOENCODER_MODELS", "autoencoder_runs", "WAEPaperSetting", "WAE_PAPER_CELEBA",
-           "wae_paper_runs", "wae_vs_vae_runs", "notebook_runs"]
+__all__ = ["NOTEBOOK", "REFERENCE_STEP_SECONDS", "AUTOENCODER_MODELS", "autoencoder_runs", "WAEPaperSetting",
+           "WAE_PAPER_CELEBA", "wae_paper_runs", "wae_vs_vae_runs", "notebook_runs"]
 
 NOTEBOOK = "04_wae_vs_vae"  # the notebook whose runs notebook_runs gives (make report PLAN=1 reads it)
 
@@ -36,13 +36,20 @@ NOTEBOOK = "04_wae_vs_vae"  # the notebook whose runs notebook_runs gives (make 
 # penalties keep the quality; WAE-GAN loses it (test reconstruction 0.98 vs 1.07); the Gaussian VAE loses it
 # (classifier FD of 10,000 samples 763.0 vs 781.7 (16.6), worse in both seeds); the latent-critic VAE with a
 # Gaussian decoder was not measured, so fp32 (with a Bernoulli decoder bf16 was better: FD 465.7 vs 285.3).
-# Step costs: make bench-step-cost (batch 100, one thread, in rotation, relative to the VAE).
+# Step costs: make bench-step-cost (batch 100, one thread, in rotation, relative to the VAE; AMD EPYC, AVX2,
+# 2026-11-30): WAE-MMD RBF 1.11, IMQ 1.03, WAE-GAN 1.33, latent-critic VAE 1.90.
+# Seconds per VAE step on the reference machine (2 idle Sapphire Rapids cores, batch 100): the five models' 4,000
+# steps each took 16.6 min of training in the cold default report of 2026-11-23, 0.039 s per VAE step at the step
+# costs below; a model's is this times its step cost (the time guard's base). CelebA 64x64: a VAE step of batch 100
+# took 3-4 s on these 2 cores (CELEBA_STEP_SECONDS).
+REFERENCE_STEP_SECONDS = 0.039
+CELEBA_STEP_SECONDS = 3.5
 AUTOENCODER_MODELS: tuple[ModelEntry, ...] = (
     ModelEntry("VAE", "vae", VAEConfig(likelihood="gaussian"), step_cost=1.0),
-    ModelEntry("WAE-MMD (RBF)", "wae_mmd_rbf", WAEConfig(penalty="mmd_rbf"), step_cost=0.63, bf16_keeps_quality=True),
-    ModelEntry("WAE-MMD (IMQ)", "wae_mmd_imq", WAEConfig(penalty="mmd_imq"), step_cost=0.63, bf16_keeps_quality=True),
-    ModelEntry("WAE-GAN", "wae_gan", WAEConfig(penalty="gan"), step_cost=0.7),
-    ModelEntry("Latent-critic VAE", "latent_critic_vae", LatentCriticVAEConfig(likelihood="gaussian"), step_cost=1.25),
+    ModelEntry("WAE-MMD (RBF)", "wae_mmd_rbf", WAEConfig(penalty="mmd_rbf"), step_cost=1.1, bf16_keeps_quality=True),
+    ModelEntry("WAE-MMD (IMQ)", "wae_mmd_imq", WAEConfig(penalty="mmd_imq"), step_cost=1.0, bf16_keeps_quality=True),
+    ModelEntry("WAE-GAN", "wae_gan", WAEConfig(penalty="gan"), step_cost=1.3),
+    ModelEntry("Latent-critic VAE", "latent_critic_vae", LatentCriticVAEConfig(likelihood="gaussian"), step_cost=1.9),
 )
 
 
@@ -58,13 +65,16 @@ def autoencoder_runs(dataset: str, profile: Profile, seed: int = 0, device: str 
     validation data during training; the test split is left for the final scores.
     """
     shape, d = IMAGE_SHAPES[dataset], LATENT_DIMS[dataset]
-    train = make_train_config(profile, profile.ae_steps, seed, device)
     holdout = min(VALIDATION_HOLDOUT, profile.eval_subset or VALIDATION_HOLDOUT)
     data = DataSpec(dataset, "train", n=profile.train_subset, holdout=holdout)
     val = DataSpec(dataset, "valid", n=profile.eval_subset, holdout=holdout)
-    return {entry.label: Run(f"ae_{dataset}_{entry.key}", replace(entry.config, image_shape=shape, latent_dim=d),
-                             data, train, val, bf16_keeps_quality=entry.bf16_keeps_quality)
-            for entry in AUTOENCODER_MODELS}
+    runs = {}
+    for entry in AUTOENCODER_MODELS:
+        train = make_train_config(profile, profile.ae_steps, seed, device,
+                                  step_seconds=REFERENCE_STEP_SECONDS * entry.step_cost)
+        runs[entry.label] = Run(f"ae_{dataset}_{entry.key}", replace(entry.config, image_shape=shape, latent_dim=d),
+                                data, train, val, bf16_keeps_quality=entry.bf16_keeps_quality)
+    return runs
 
 
 @dataclass(frozen=True)
@@ -104,14 +114,18 @@ def wae_paper_runs(setting: WAEPaperSetting, profile: Profile, seed: int = 0, de
                                          lambda_reg=setting.lambda_mmd),
         "WAE-GAN": WAEConfig(image_shape=shape, latent_dim=d, penalty="gan", lambda_reg=setting.lambda_gan),
     }
-    keeps = {"VAE": _entry("vae"), "WAE-GAN": _entry("wae_gan")}  # the MMD one keeps bf16 with either kernel
-    train = make_train_config(profile, profile.ae_steps, seed, device)
+    entries = {"VAE": _entry("vae"), "WAE-GAN": _entry("wae_gan")}  # the MMD one: the entry of its kernel
     data = DataSpec(setting.dataset, "train", n=profile.train_subset)
     val_split = "valid" if "valid" in DATASETS[setting.dataset] else "test"
     val = DataSpec(setting.dataset, val_split, n=profile.eval_subset)
-    return {label: Run(slug(f"ae_{setting.dataset}_{label}"), cfg, data, train, val,
-                       bf16_keeps_quality=keeps.get(label, _entry(f"wae_{setting.mmd_penalty}")).bf16_keeps_quality)
-            for label, cfg in models.items()}
+    runs = {}
+    for label, config in models.items():
+        entry = entries.get(label, _entry(f"wae_{setting.mmd_penalty}"))
+        train = make_train_config(profile, profile.ae_steps, seed, device,
+                                  step_seconds=CELEBA_STEP_SECONDS * entry.step_cost)
+        runs[label] = Run(slug(f"ae_{setting.dataset}_{label}"), config, data, train, val,
+                          bf16_keeps_quality=entry.bf16_keeps_quality)
+    return runs
 
 
 def wae_vs_vae_runs(dataset: str, profile: Profile, seed: int = 0, device: str = "auto") -> dict[str, Run]:

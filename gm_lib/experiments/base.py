@@ -17,7 +17,7 @@ from gm_lib.runs import get_or_train, load_snapshots, run_directory
 from gm_lib.train_config import TrainConfig
 
 __all__ = ["Run", "ModelEntry", "models_table", "train_run", "snapshot_models", "make_train_config", "budget_steps",
-           "slug", "IMAGE_SHAPES", "LATENT_DIMS", "VALIDATION_HOLDOUT"]
+           "GUARD_FLOOR_MINUTES", "slug", "IMAGE_SHAPES", "LATENT_DIMS", "VALIDATION_HOLDOUT"]
 
 IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "binarized_mnist": (1, 28, 28), "svhn": (3, 32, 32),
                 "celeba": (3, 64, 64)}
@@ -102,12 +102,24 @@ def snapshot_models(run: Run) -> list[tuple[int, object]]:
     return load_snapshots(run.directory, device=run.train.device)
 
 
-def make_train_config(profile: Profile, steps: int, seed: int, device: str, **extra) -> TrainConfig:
-    """The profile's training config for a run of ``steps`` steps (4 checkpoints, 10 evaluations)."""
+GUARD_FLOOR_MINUTES = 5.0  # start-up (data, first steps) costs the same at any size: no guard below this
+
+
+def make_train_config(profile: Profile, steps: int, seed: int, device: str, step_seconds: float | None = None,
+                      **extra) -> TrainConfig:
+    """The profile's training config for a run of ``steps`` steps (4 checkpoints, 10 evaluations).
+
+    ``step_seconds``: the run's expected seconds per step on the reference machine (the chapter's reference
+    seconds × the entry's step cost); the time guard is ``profile.guard_factor`` times the expected time, at
+    least :data:`GUARD_FLOOR_MINUTES` (no guard when either is None).
+    """
     extra.setdefault("batch_size", profile.batch_size)
+    guard = None
+    if profile.guard_factor is not None and step_seconds is not None:
+        guard = max(GUARD_FLOOR_MINUTES, round(profile.guard_factor * steps * step_seconds / 60, 1))
     return TrainConfig(
         steps=steps,
-        max_minutes=profile.max_minutes,
+        max_minutes=guard,
         seed=seed,
         checkpoint_every=max(1, steps // 4),
         eval_every=max(1, steps // 10),

@@ -9,12 +9,15 @@ from gm_lib.experiments.base import ModelEntry, Run, make_train_config
 from gm_lib.models.vae import VAEConfig
 from gm_lib.profiles import Profile, get_profile
 
-__all__ = ["NOTEBOOK", "VAE_MNIST", "vae_bmnist_run", "notebook_runs"]
+__all__ = ["NOTEBOOK", "REFERENCE_STEP_SECONDS", "VAE_MNIST", "vae_bmnist_run", "notebook_runs"]
 
 NOTEBOOK = "01_vae_binarized_mnist"  # the notebook whose runs notebook_runs gives (make report PLAN=1 reads it)
 
 # bf16 (make bench-precision, default profile, 2 seeds, fp32 vs bf16 (tolerance)): the Bernoulli VAE keeps its
 # quality, test −ELBO 100.96 vs 100.91 nats (2.02).
+# Seconds per step on the reference machine (2 idle Sapphire Rapids cores, batch 100): 20,000 steps took 17.6 min
+# in the cold default report of 2026-11-23. The time guard is a multiple of it (Profile.guard_factor).
+REFERENCE_STEP_SECONDS = 0.053
 VAE_MNIST = ModelEntry("VAE", "vae", VAEConfig(image_shape=(1, 28, 28), latent_dim=32, likelihood="bernoulli"),
                        bf16_keeps_quality=True)
 
@@ -32,7 +35,8 @@ def vae_bmnist_run(profile: Profile, seed: int = 0, device: str = "auto", latent
         name="vae_bmnist",
         model=replace(VAE_MNIST.config, latent_dim=latent_dim),
         data=DataSpec("binarized_mnist", "train", n=profile.train_subset, binarize="static"),
-        train=make_train_config(profile, profile.vae_steps, seed, device, lr_schedule="cosine"),
+        train=make_train_config(profile, profile.vae_steps, seed, device, lr_schedule="cosine",
+                                step_seconds=REFERENCE_STEP_SECONDS * VAE_MNIST.step_cost),
         val=DataSpec("binarized_mnist", "valid", n=profile.eval_subset, binarize="static"),
         bf16_keeps_quality=VAE_MNIST.bf16_keeps_quality,
     )

@@ -313,10 +313,10 @@ def _training_lines(training: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _truncations(training: dict[str, dict[str, Any]], seed: int | None = None) -> list[str]:
-    """A warning per model the max_minutes guard stopped (naming the seed when given)."""
+    """A warning per model the time guard stopped (naming the seed when given)."""
     at = f" (seed {seed})" if seed is not None else ""
-    return [f"**TRUNCATED{at}: {label} stopped at step {t['steps']} of {t['target_steps']}** (the max_minutes "
-            "safety guard); its numbers are not the profile's. Re-run `make report` to resume it."
+    return [f"**TRUNCATED{at}: {label} stopped at step {t['steps']} of {t['target_steps']}** (the time guard, "
+            "a multiple of its expected time); its numbers are not the profile's. Re-run `make report` to resume it."
             for label, t in training.items() if t["truncated"]]
 
 

@@ -10,7 +10,8 @@ below), the notebook's gm_lib tells it the phase and step through ``$GM_PROGRESS
 On a terminal the line updates in place; when stderr is not a terminal (a CI log) each new phase is
 printed once instead. The time left is the run's expected minutes (its last recorded wall time at this
 profile, else the manifest's ``minutes``) minus the time spent, and never less than what the current
-phase's steps still need at their measured rate (capped by the phase's time budget, e.g. ``max_minutes``).
+phase's steps still need at their measured rate (capped by the phase's time budget, the training guard), and
+the line warns as soon as that rate projects the guard to stop the phase before its last step.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class RunDisplay:
         self.label, self.n_cells, self.expected_s = label, n_cells, expected_s
         self.stream = stream or sys.stderr
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.cell, self.cell_source, self.last_phase = 0, "", None
+        self.cell, self.cell_source, self.last_phase, self.last_warning = 0, "", None, None
         self._stop = threading.Event()
 
     def __enter__(self) -> RunDisplay:
@@ -104,6 +105,9 @@ class RunDisplay:
             timing = f"{format_minutes(elapsed)} elapsed, past the expected {format_minutes(self.expected_s)}"
         else:
             timing = f"{format_minutes(elapsed)} elapsed, ~{format_minutes(left)} left"
+        warning = guard_warning(state)
+        if warning:
+            timing = f"{timing} · {warning}"
         line = f"{where} · {what} · {done}/{total} {state.get('unit', 'step')}s" if total else f"{where} · {what}"
         if self.live:
             # Text goes in as values (desc, unit), never into the format string: cell sources hold braces.
@@ -113,7 +117,10 @@ class RunDisplay:
             self.bar.refresh()
         elif phase and phase != self.last_phase:
             print(f"    {line} ({timing})", file=self.stream, flush=True)
+        elif warning and warning != self.last_warning:  # a log gets the warning once, when it first appears
+            print(f"    {line} ({warning})", file=self.stream, flush=True)
         self.last_phase = phase or self.last_phase
+        self.last_warning = warning or self.last_warning
         return f"{line} · {timing}"
 
     def _time_left(self, elapsed: float, state: dict) -> float | None:
@@ -128,6 +135,23 @@ class RunDisplay:
         if self.expected_s is None:
             return phase_left
         return max(self.expected_s - elapsed, phase_left or 0.0)
+
+
+def guard_warning(state: dict, min_steps: int = 5) -> str | None:
+    """A warning when the phase's measured rate projects its time budget (the training guard) to stop it early:
+    ``"at this rate training X will stop at ~14,000 of 20,000 steps; it resumes on the next make report"``.
+
+    Needs ``min_steps`` steps done for a rate; None when the rate fits the budget or there is no budget.
+    """
+    total, done, since, budget = state.get("total"), state.get("done") or 0, state.get("started"), state.get("budget_s")
+    if not total or budget is None or since is None or done < min(min_steps, total) or done >= total:
+        return None
+    rate = (state["time"] - since) / done  # seconds per step so far
+    if rate * total <= budget:
+        return None
+    stop_at = min(total, int(budget / rate))
+    return (f"at this rate {state.get('phase') or 'this phase'} will stop at ~{stop_at:,} of {total:,} "
+            f"{state.get('unit', 'step')}s; it resumes on the next make report")
 
 
 class ProgressEngine(NBClientEngine):
