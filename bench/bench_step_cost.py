@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from bench_train import _prepare, _time_step  # the engine's run state, shared with the throughput bench
+from bench_train import _prepare, rotated_step_times  # the engine's run state, shared with the throughput bench
 
 from gm_lib.data import load_dataset
 from gm_lib.experiments.registry import CHAPTER_MODELS
@@ -36,13 +36,7 @@ def measure_step_costs(entries, data, batch_size: int, steps: int, warmup: int) 
     with tempfile.TemporaryDirectory() as run_dir:
         runs = [_prepare(replace(e.config, image_shape=(1, 28, 28)), data, "fp32", False, batch_size, Path(run_dir))
                 for e in entries]
-        times = [[] for _ in runs]
-        for round_index in range(warmup + steps):
-            for run, run_times in zip(runs, times, strict=True):
-                elapsed = _time_step(run)
-                if round_index >= warmup:
-                    run_times.append(elapsed)
-    return [min(t) for t in times]
+        return [min(t) for t in rotated_step_times(runs, steps, warmup)]
 
 
 def main(argv: list[str] | None = None) -> None:

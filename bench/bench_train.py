@@ -60,20 +60,26 @@ def _time_step(run) -> float:
     return time.perf_counter() - start
 
 
+def rotated_step_times(runs: list, steps: int, warmup: int) -> list[list[float]]:
+    """Seconds of each of ``steps`` training steps per run, the runs taking one step each in rotation after
+    ``warmup`` untimed rounds: rotating puts every run under the same background load."""
+    times = [[] for _ in runs]
+    for round_index in range(warmup + steps):
+        for run, run_times in zip(runs, times, strict=True):
+            elapsed = _time_step(run)
+            if round_index >= warmup:
+                run_times.append(elapsed)
+    return times
+
+
 def measure_throughput(model_config, data, steps: int, warmup: int, batch_size: int) -> list[float]:
     """Images per second of each of :data:`VARIANTS`, stepped in rotation, from each one's fastest step.
 
-    Rotating one step at a time puts every variant under the same background load; the minimum
-    (as ``timeit`` does) is the least disturbed measurement.
+    The minimum (as ``timeit`` does) is the least disturbed measurement.
     """
     with tempfile.TemporaryDirectory() as run_dir:
         runs = [_prepare(model_config, data, p, cl, batch_size, Path(run_dir)) for p, cl in VARIANTS]
-        times = [[] for _ in runs]
-        for round_index in range(warmup + steps):
-            for run, run_times in zip(runs, times, strict=True):
-                elapsed = _time_step(run)
-                if round_index >= warmup:
-                    run_times.append(elapsed)
+        times = rotated_step_times(runs, steps, warmup)
     return [run.drawn / (warmup + steps) * batch_size / min(t) for run, t in zip(runs, times, strict=True)]
 
 

@@ -37,3 +37,12 @@ DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
 def device(request) -> str:
     """Each available device in turn (``cpu``; ``cuda`` when present)."""
     return request.param
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (tiny nets on a shared 2-core CPU), restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

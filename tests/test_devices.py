@@ -23,12 +23,7 @@ CONFIGS = {name: config for name, config in CONFIGS.items()
 ACCELERATORS = [META, *([torch.device("cuda")] if torch.cuda.is_available() else [])]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(name: str, device: torch.device):

@@ -11,6 +11,7 @@ import torch
 
 from gm_lib.data import load_dataset
 from gm_lib.models import GAN, VAE, WAE, GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
+from gm_lib.models.gan import gan_losses
 
 AE_CONFIGS = {
     "vae_bernoulli": VAEConfig(),
@@ -20,15 +21,9 @@ AE_CONFIGS = {
     "wae_gan": WAEConfig(penalty="gan"),
     "latent_critic": LatentCriticVAEConfig(),
 }
-GAN_CONFIGS = {loss: GANConfig(loss=loss) for loss in ("dcgan", "wgan", "wgan_gp")}
+GAN_CONFIGS = {loss: GANConfig(loss=loss) for loss in gan_losses()}  # every loss family, a new one included
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
