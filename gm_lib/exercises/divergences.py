@@ -24,7 +24,8 @@ def _hb_scalar(answer) -> str | None:
 
 
 def _hb_supremum(answer) -> str | None:
-    out = answer(torch.full((8,), 30.0), torch.full((6,), -30.0))  # a perfect critic on disjoint supports
+    v_p, v_q = torch.full((8,), 30.0), torch.full((6,), -30.0)  # a perfect critic on disjoint supports
+    out = answer(v_p, v_q)
     if close(out, 2.0, atol=1e-3):
         return None
     if close(out, 1.0, atol=1e-3):
@@ -32,9 +33,12 @@ def _hb_supremum(answer) -> str | None:
                 "supports reaches 2 (f(u) = (√u − 1)², Nowozin et al. Table 2)")
     if close(out, -2.0, atol=1e-3):
         return "sign: the bound is E_p[g_f(V)] − E_q[f*(g_f(V))], which a perfect critic drives to +2"
-    return (f"got {float(out):.4g} for a perfect critic (V = +30 on p, −30 on q) where the bound is 2: apply "
-            "the output activation g_f(v) = 1 − e^(−v) before the conjugate f*(t) = t/(1 − t), which is only "
-            "defined for t < 1")
+    if close(out, fgan_hellinger_bound(v_q, v_p), rtol=1e-3):
+        return "p and q have swapped roles: g_f(V) is averaged over p's samples, f*(g_f(V)) over q's"
+    if close(out, v_p.mean() - (v_q / (1 - v_q)).mean(), rtol=1e-3):  # the conjugate applied to raw V
+        return ("apply the output activation g_f(v) = 1 − e^(−v) before the conjugate f*(t) = t/(1 − t), "
+                "which is only defined for t < 1 (Nowozin et al. 2016, Table 2)")
+    return f"got {float(out):.4g} for a perfect critic (V = +30 on p's samples, −30 on q's) where the bound is 2"
 
 
 def _hb_values(answer) -> str | None:
@@ -159,7 +163,8 @@ def _gp_same_draws(answer) -> str | None:
     mine = answer(score, real, fake, torch.Generator().manual_seed(4))
     ref = gradient_penalty(score, real, fake, torch.Generator().manual_seed(4))
     if not close(mine, ref, rtol=1e-4):
-        return (f"got {float(mine):.5g}, gradient_penalty gives {float(ref):.5g} with the same generator: draw ε as "
+        mine, ref = float(mine.detach()), float(ref.detach())
+        return (f"got {mine:.5g}, gradient_penalty gives {ref:.5g} with the same generator: draw ε as "
                 "torch.rand(B, 1, 1, 1, generator=generator), before any other draw, so a seed fixes the "
                 "interpolates")
     return None

@@ -88,6 +88,7 @@ def _critic() -> nn.Module:
 def _cw_in_range(answer) -> str | None:
     c = 0.01
     critic = _critic()
+    critic(torch.randn(5, 3)).sum().backward()  # clipping follows a critic update: gradients are present
     before = [p.detach().clone() for p in critic.parameters()]
     objects = [id(p) for p in critic.parameters()]
     try:
@@ -110,7 +111,7 @@ def _cw_in_range(answer) -> str | None:
         return "every parameter, biases included, must lie in [−c, c] (WGAN Alg. 1 clips all of w)"
     if any(p.abs().max() > c + 1e-9 for p in params):
         return f"parameters outside [−c, c] remain (c = {c})"
-    if any(((b < -c) & (p > -c + 1e-9)).any() for p, b in zip(params, before, strict=True)):
+    if any(((b < -c) & (p >= 0)).any() for p, b in zip(params, before, strict=True)):
         return "values below −c must go to −c: clamp into [−c, c], not [0, c]"
     return None
 

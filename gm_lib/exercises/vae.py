@@ -46,6 +46,9 @@ def _elbo_known_zero(answer) -> str | None:
     logits, x, mu, logvar = _elbo_inputs(4, (1, 6, 6), 8)
     logits = 50.0 * (2 * x - 1)  # a certain and correct decoder: −log p(x|z) ≈ 0
     out = answer(logits, x, torch.zeros_like(mu), torch.zeros_like(logvar))
+    if not torch.isfinite(out).all():
+        return ("not finite for a certain decoder (logits ±50): log(sigmoid(l)) underflows to −inf and 0·(−inf) is "
+                "NaN; use F.binary_cross_entropy_with_logits (or F.logsigmoid)")
     if not close(out, torch.zeros(4), atol=1e-3):
         return (f"got {out.detach().tolist()} nats: with q(z|x) = N(0, I) = p(z) the KL must be 0, and a certain, "
                 "correct decoder costs 0 nats; check the −1 and the log σ² = logvar terms of "
@@ -203,13 +206,15 @@ def _lme_k1(answer) -> str | None:
 
 def _lme_values(answer) -> str | None:
     for b, k in [(4, 10), (3, 50)]:
-        log_w = -95 + 4 * torch.randn(b, k)
+        log_w = -60 + 4 * torch.randn(b, k)
         ref = reference_log_mean_exp(log_w)
         known = {
             "you returned log Σ_k w_k: the estimate is the log of the mean weight, subtract log K":
                 ref + math.log(k),
             "you averaged the log weights: that is the ELBO, not the importance-sampled bound; take the log of "
             "the mean of the weights, log (1/K) Σ exp(log w_k)": log_w.mean(1),
+            "you divided by K in log space: the 1/K inside the log is − log K outside it":
+                (ref + math.log(k)) / k,
             "you took the largest log weight (the max of logsumexp's trick) alone: add log Σ exp(log w − max) "
             "and subtract log K": log_w.max(1).values,
         }

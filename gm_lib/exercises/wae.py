@@ -110,12 +110,11 @@ def _adv_values(answer) -> str | None:
 
 
 def _pooled(prior, codes):
-    """The wrong "one mean over the concatenation", built from the reference on duplicated batches."""
+    """The wrong "one mean over the concatenation" (times 2, so it is right at n = m), from the reference's terms."""
     n, m = len(prior), len(codes)
-    # mean over all n + m terms = (n·E_prior + m·E_codes)/(n + m); the reference gives each mean separately
-    real_term = dcgan_discriminator_loss(prior, torch.full((1,), -1e4))  # fake term ≈ 0
-    fake_term = dcgan_discriminator_loss(torch.full((1,), 1e4), codes)  # real term ≈ 0
-    return (n * real_term + m * fake_term) / (n + m)
+    real_term = dcgan_discriminator_loss(prior, torch.full((1,), -1e4))  # the fake term of one sure logit ≈ 0
+    fake_term = dcgan_discriminator_loss(torch.full((1,), 1e4), codes)  # the real term ≈ 0
+    return 2 * (n * real_term + m * fake_term) / (n + m)
 
 
 def _adv_stable(answer) -> str | None:
