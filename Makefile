@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test test-fast report lab bench bench-recipes bench-precision clean-report
+.PHONY: help setup test test-fast report student grade lab bench bench-recipes bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ test-fast:  ## The inner loop: lint and the tests not marked slow (no papermill 
 
 report:  ## Re-run the notebooks (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm
 	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(REPORT_ARGS)
+
+student:  ## Write the student notebooks to student/: each exercise's solution replaced by nbgrader's `raise NotImplementedError()`
+	$(BIN)/python -m gm_lib.exercises student notebooks student
+
+grade:  ## Run the exercise checks of DIR's notebooks (default student/) and print a table: exercise, passed/failed, hint
+	$(BIN)/python -m gm_lib.exercises grade $(or $(DIR),student)
 
 clean-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
 	rm -rf reports/executed reports/report.md reports/report.html reports/report.pdf

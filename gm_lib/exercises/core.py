@@ -127,7 +127,7 @@ def run_check(exercise: Exercise, answer: Callable, seed: int = 0) -> CheckResul
                 hint = prop.test(answer)
             except NotImplementedError:
                 hint = (f"not answered yet (NotImplementedError): replace `raise NotImplementedError()` in exercise "
-                        f"{exercise.key} with your {exercise.title}")
+                        f"{exercise.key} ({exercise.title}) with your answer")
                 return CheckResult(exercise, False, hint, not_implemented=True)
             except Mismatch as mismatch:
                 hint = str(mismatch)
