@@ -139,6 +139,7 @@ WRONG = [
     ("neg_elbo", lambda lg, x, mu, lv: _recon(lg, x), "the KL term is missing"),
     ("neg_elbo", lambda lg, x, mu, lv: _recon(lg, x) + 0.5 * (mu.pow(2) + (2 * lv).exp() - 1 - 2 * lv).sum(1),
      "σ² = exp(logvar), not exp(2·logvar)"),
+    ("neg_elbo", lambda lg, x, mu, lv: _recon(lg, x) + 2 * _kl(mu, lv), "the KL lacks its ½"),
     ("neg_elbo", lambda lg, x, mu, lv: _bce_naive(lg, x) + _kl(mu, lv), "log(sigmoid(l)) underflows"),
     ("neg_elbo", lambda lg, x, mu, lv: _recon(lg, x) + _kl(mu.detach(), lv), "gradient w.r.t. mu does not"),
     # 01.2 the reparameterised sample
@@ -150,6 +151,7 @@ WRONG = [
     # 01.3 the log-mean-exp estimate
     ("log_mean_exp", lambda lw: torch.logsumexp(lw, 1), "you returned log Σ_k w_k"),
     ("log_mean_exp", lambda lw: lw.mean(1), "you averaged the log weights: that is the ELBO"),
+    ("log_mean_exp", lambda lw: lw.max(1).values, "you took the largest log weight"),
     ("log_mean_exp", lambda lw: torch.log(torch.exp(lw).mean(1)), "logsumexp is not stabilised: overflow at K = 1000"),
     ("log_mean_exp", lambda lw: torch.logsumexp(lw, 1) / lw.shape[1], "you divided by K in log space"),
     ("log_mean_exp", lambda lw: torch.logsumexp(lw, 1) - lw.shape[1], "with K = 1 the estimate must be the log weight"),
@@ -191,6 +193,8 @@ WRONG = [
     ("mmd_imq", _mmd_biased, "the diagonal terms are included: this MMD estimate is biased"),
     ("mmd_imq", lambda x, y: losses.mmd_unbiased(x, y, "imq", tuple(s / x.shape[1] for s in losses.MMD_SCALES)),
      "C lacks the d"),
+    ("mmd_imq", lambda x, y: losses.mmd_unbiased(x, y, "imq", tuple(s / 2 for s in losses.MMD_SCALES)),
+     "C lacks the 2"),
     ("mmd_imq", lambda x, y: losses.mmd_unbiased(x, y, "rbf"), "that is the RBF kernel"),
     ("mmd_imq", lambda x, y: losses.mmd_unbiased(x, y, "imq", (1.0,)), "one scale only"),
     ("mmd_imq", _mmd_yy_by_n, "right for n = m, wrong for n"),
