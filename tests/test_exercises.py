@@ -277,3 +277,34 @@ def test_student_versions_fail_every_check_naming_the_exercise(tmp_path):
     for row in rows:
         key = row.exercise.split()[0]
         assert "NotImplementedError" in row.hint and f"exercise {key}" in row.hint, row
+
+
+# ---------------------------------------------------------------- where an answer plugs in
+
+
+def _unanswered(*args):
+    raise NotImplementedError()
+
+
+def test_demos_show_an_unanswered_exercise_instead_of_failing():
+    import matplotlib.pyplot as plt
+
+    from gm_lib.models import VAEConfig
+
+    model = VAEConfig(latent_dim=4, width=8).build()  # its initialisation draws from the global RNG
+    state = torch.get_rng_state()
+    for demo in (exercises.demo_mmd, exercises.demo_generator_loss):
+        fig = demo(_unanswered, steps=5)
+        assert "not answered yet" in [t.get_text() for ax in fig.axes for t in ax.texts]
+        plt.close(fig)
+    table = exercises.demo_log_mean_exp(_unanswered, model, torch.zeros(2, 1, 28, 28), k=3)
+    assert table["your log p(x)"].isna().all() and table["gm_lib's log p(x)"].notna().all()
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_the_generator_demo_shows_the_saturating_loss_stalling():
+    from gm_lib.exercises.demos import _gan_1d
+
+    reference = _gan_1d(losses.dcgan_generator_loss, steps=300, seed=0)
+    saturating = _gan_1d(lambda logits: F.logsigmoid(-logits).mean(), steps=300, seed=0)
+    assert abs(reference.mean() - 2.0) < 0.3 and saturating.mean() < 0.0  # data at 2, fakes start at −2

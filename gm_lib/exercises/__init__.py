@@ -28,7 +28,7 @@ from gm_lib.exercises.core import (
     ExerciseNotImplemented,
     run_check,
 )
-from gm_lib.exercises.demos import demo_log_mean_exp, demo_mmd
+from gm_lib.exercises.demos import demo_generator_loss, demo_log_mean_exp, demo_mmd
 
 __all__ = [
     "EXERCISES",
@@ -38,6 +38,7 @@ __all__ = [
     "ExerciseNotImplemented",
     "check",
     "run_check",
+    "demo_generator_loss",
     "demo_log_mean_exp",
     "demo_mmd",
 ]
