@@ -64,6 +64,7 @@ class Exercise:
 
     @property
     def label(self) -> str:
+        """``"04.1 the unbiased MMD² …"``: key and title, as checks print them."""
         return f"{self.key} {self.title}"
 
 
