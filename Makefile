@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test test-fast report pack unpack lab bench bench-step-cost bench-recipes bench-precision clean-report
+.PHONY: help setup test test-fast report pack unpack student grade lab bench bench-step-cost bench-recipes bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ pack:  ## Write this commit's trained runs, FID statistics and classifiers as on
 unpack:  ## Verify an archive of make pack and install it into $GM_CACHE_DIR: FROM=<file | https URL | hf://owner/repo> [SHA256=]
 	@test -n "$(FROM)" || { echo "error: say where the archive is: make unpack FROM=<file | https://... | hf://owner/repo>"; exit 2; }
 	$(BIN)/python -m gm_lib.share unpack "$(FROM)" $(if $(SHA256),--sha256 $(SHA256))
+
+student:  ## Write the student notebooks to student/: each exercise's solution replaced by nbgrader's `raise NotImplementedError()`
+	$(BIN)/python -m gm_lib.exercises student notebooks student
+
+grade:  ## Run the exercise checks of DIR's notebooks (default student/) and print a table: exercise, passed/failed, hint
+	$(BIN)/python -m gm_lib.exercises grade $(or $(DIR),student)
 
 clean-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
 	rm -rf reports/executed reports/report.md reports/report.html reports/report.pdf
