@@ -27,7 +27,8 @@ import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["PACKAGE", "module_path", "imported_modules", "module_closure", "code_digests", "changed_modules"]
+__all__ = ["PACKAGE", "module_path", "imported_modules", "module_closure", "code_digests", "changed_modules",
+           "name_modules"]
 
 PACKAGE = Path(__file__).resolve().parent
 _ROOT = "gm_lib"
@@ -236,3 +237,9 @@ def changed_modules(recorded: dict[str, str]) -> list[str]:
         if path is None or not path.is_file() or _digest_of(path) != digest:
             changed.append(relative)
     return changed
+
+
+def name_modules(modules: list[str], most: int = 4) -> str:
+    """``"gm_lib/a.py, gm_lib/b.py and 3 more"``: a reason's list of changed modules, kept to one short line."""
+    named = ", ".join(m if m.startswith("external:") else f"gm_lib/{m}" for m in modules[:most])
+    return named + (f" and {len(modules) - most} more" if len(modules) > most else "")

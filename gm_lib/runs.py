@@ -32,7 +32,7 @@ from gm_lib.checkpoint import (
     list_snapshots,
     load_checkpoint,
 )
-from gm_lib.code_graph import changed_modules, code_digests
+from gm_lib.code_graph import changed_modules, code_digests, name_modules
 from gm_lib.data import DataSpec
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
@@ -102,7 +102,7 @@ def stale_reason(run_dir: str | Path) -> str | None:
         return None
     edited = changed_modules(recorded.get("code") or {})
     if edited:
-        return "code changed since it was trained: " + ", ".join(f"gm_lib/{m}" for m in edited)
+        return "code changed since it was trained: " + name_modules(edited)
     if recorded.get("code") != description["code"]:
         return "its code now imports other gm_lib modules"
     return "its settings hash to another key under the current code (a config class or its defaults changed)"

@@ -15,10 +15,6 @@ Example::
     >>> exercises.check("mmd_imq", my_mmd)          # prints ✓ …, or raises ExerciseFailed with the hint
 """
 
-from __future__ import annotations
-
-from collections.abc import Callable
-
 from gm_lib.exercises import divergences, gans, latents, vae, wae  # noqa: F401  (each registers its exercises)
 from gm_lib.exercises.core import (
     EXERCISES,
@@ -26,6 +22,7 @@ from gm_lib.exercises.core import (
     Exercise,
     ExerciseFailed,
     ExerciseNotImplemented,
+    check,
     run_check,
 )
 from gm_lib.exercises.demos import demo_generator_loss, demo_log_mean_exp, demo_mmd
@@ -42,23 +39,3 @@ __all__ = [
     "demo_log_mean_exp",
     "demo_mmd",
 ]
-
-
-def check(name: str, answer: Callable) -> None:
-    """Check ``answer`` for exercise ``name`` (a key of :data:`EXERCISES`) and print the verdict.
-
-    Seconds at most; the caller's random streams are left as they were (see :func:`run_check`).
-
-    Raises:
-        ExerciseNotImplemented: the answer still raises ``NotImplementedError`` (message names the exercise).
-        ExerciseFailed: a property broke (an ``AssertionError`` whose message names it, with the hint).
-        KeyError: unknown exercise name.
-    """
-    if name not in EXERCISES:
-        raise KeyError(f"no exercise {name!r}; exercises: {sorted(EXERCISES)}")
-    result = run_check(EXERCISES[name], answer)
-    if result.not_implemented:
-        raise ExerciseNotImplemented(result)
-    if not result.passed:
-        raise ExerciseFailed(result)
-    print(result)

@@ -25,6 +25,7 @@ __all__ = [
     "EXERCISES",
     "register",
     "run_check",
+    "check",
     "Mismatch",
     "close",
     "diagnose",
@@ -184,3 +185,23 @@ def grads(output: Tensor, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
 def is_scalar(value) -> bool:
     """A 0-dim tensor (what a loss returns)."""
     return isinstance(value, Tensor) and value.dim() == 0
+
+
+def check(name: str, answer: Callable) -> None:
+    """Check ``answer`` for exercise ``name`` (a key of :data:`EXERCISES`) and print the verdict.
+
+    Seconds at most; the caller's random streams are left as they were (see :func:`run_check`).
+
+    Raises:
+        ExerciseNotImplemented: the answer still raises ``NotImplementedError`` (message names the exercise).
+        ExerciseFailed: a property broke (an ``AssertionError`` whose message names it, with the hint).
+        KeyError: unknown exercise name.
+    """
+    if name not in EXERCISES:
+        raise KeyError(f"no exercise {name!r}; exercises: {sorted(EXERCISES)}")
+    result = run_check(EXERCISES[name], answer)
+    if result.not_implemented:
+        raise ExerciseNotImplemented(result)
+    if not result.passed:
+        raise ExerciseFailed(result)
+    print(result)

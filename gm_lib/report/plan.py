@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gm_lib.code_graph import changed_modules, code_digests, imported_modules
+from gm_lib.code_graph import changed_modules, code_digests, imported_modules, name_modules
 
 __all__ = ["STAMP_FILE", "notebook_modules", "notebook_runs", "report_runs", "stamp", "read_stamp", "stale_reasons",
            "ModelPlan", "model_plans", "format_plan"]
@@ -104,7 +104,7 @@ def stale_reasons(notebook: Path, params: dict[str, Any], output_dir: Path, resu
             f"{key} {recorded['params'].get(key)!r} → {now['params'].get(key)!r}" for key in changed))
     edited = changed_modules(recorded.get("code", {})) + sorted(set(now["code"]) - set(recorded.get("code", {})))
     if edited:
-        reasons.append("gm_lib code changed: " + ", ".join(f"gm_lib/{m}" for m in edited))
+        reasons.append("gm_lib code changed: " + name_modules(edited))
     new_runs = sorted(set(now["runs"]) - set(recorded.get("runs", [])))
     if new_runs:
         reasons.append("models with new keys: " + ", ".join(new_runs))
