@@ -244,3 +244,16 @@ def test_notebook_03_runs_follow_the_registry_at_equal_cpu() -> None:
     generator, vae = runs["DCGAN"].model, runs["VAE"].model
     assert (vae.width, vae.hidden, vae.latent_dim) == (generator.width, generator.hidden, generator.latent_dim)
     assert get_profile("default", gan_budget=7).gan_budget == 7
+
+
+@pytest.mark.slow
+def test_plan_says_what_would_run_and_why_and_runs_nothing(report: dict) -> None:
+    tmp, dirs = report["tmp"], report["dirs"]
+    manifest = str(_manifest(tmp, ["ok"]))
+    stamp_file = tmp / "figures" / "ok_run" / ".run-stamp.json"
+    before = stamp_file.read_bytes()
+    status, out, _ = _run(["--profile", "smoke", "--precision", "fp32", "--manifest", manifest, "--plan", *dirs])
+    assert status == 0 and "ok_run: cached" in out  # the fixture trains no model: no model lines
+    status, out, _ = _run(["--profile", "smoke", "--precision", "auto", "--manifest", manifest, "--plan", *dirs])
+    assert "ok_run: re-execute (parameters changed: precision 'fp32' → 'auto')" in out
+    assert stamp_file.read_bytes() == before  # nothing ran

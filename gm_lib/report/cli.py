@@ -6,18 +6,19 @@ See :mod:`gm_lib.report` for the usage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gm_lib.data import DatasetUnavailable
+from gm_lib.data import DatasetUnavailable, load_dataset
 from gm_lib.paths import repo_root
 from gm_lib.profiles import PROFILES
 from gm_lib.report.build import ReportContext, write_report
 from gm_lib.report.cluster import EXECUTORS
-from gm_lib.report.plan import ModelPlan, format_plan, model_plans, stale_reasons
+from gm_lib.report.plan import ModelPlan, format_plan, model_plans, notebook_runs, stale_reasons
 from gm_lib.report.progress import format_minutes
 from gm_lib.report.run import (
     KERNEL,
@@ -129,14 +130,28 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
                 reasons = ["--force"] if args.force else stale_reasons(spec.notebook, params, output_dir, RESULTS_FILE)
                 if not reasons and not executed.is_file():
                     reasons = [f"its executed notebook {executed.name} is missing"]
+                _check_data(spec.notebook, params)
                 models = [_trained_above(m, planned, spec.name) for m in model_plans(spec.notebook, params)]
             except DatasetUnavailable as error:
-                print(f"{spec.name}: not run ({error})")
+                print(f"{spec.name}: not run, data unavailable ({str(error).split(': ')[0]})")
                 continue
             for line in format_plan(spec.name, f" (seed {seed})" if per_seed else "", reasons, models):
                 print(line)
     print("report: rebuilt from these runs' results (the builder never trains)")
     return 0
+
+
+def _check_data(notebook: Path, params: dict) -> None:
+    """Raise DatasetUnavailable when a dataset the notebook's models train on is missing (never downloads)."""
+    offline, os.environ["GM_OFFLINE"] = os.environ.get("GM_OFFLINE"), "1"
+    try:
+        for spec in {run.data for run in notebook_runs(notebook, params).values()}:
+            load_dataset(spec.name, spec.split, n=1, binarize=spec.binarize, holdout=spec.holdout)
+    finally:
+        if offline is None:
+            del os.environ["GM_OFFLINE"]
+        else:
+            os.environ["GM_OFFLINE"] = offline
 
 
 def _trained_above(model: ModelPlan, planned: dict[str, str], run_name: str) -> ModelPlan:
