@@ -13,9 +13,21 @@ from gm_lib.share.packing import pack
 from gm_lib.share.unpacking import UnpackReport, unpack
 
 
+def _report_run_folders(profile: str) -> set[str]:
+    """The run folders ``make report PROFILE=profile`` uses, at each of the profile's seeds from the manifest's."""
+    from gm_lib.paths import repo_root
+    from gm_lib.profiles import PROFILES
+    from gm_lib.report.plan import report_runs
+    from gm_lib.report.run import load_manifest, resolve_device
+
+    first, device = load_manifest(repo_root() / "reports" / "manifest.yaml").seed, resolve_device("auto")
+    return {run.directory.name for seed in range(first, first + PROFILES[profile].seeds)
+            for run in report_runs(profile, seed, device=device).values()}
+
+
 def _print_pack(out: str, profile: str) -> None:
     start = time.perf_counter()
-    report = pack(out, profile)
+    report = pack(out, profile, only=_report_run_folders(profile))
     for name, reason in report.skipped.items():
         print(f"  not packed    {name}: {reason}")
     for name in report.runs:

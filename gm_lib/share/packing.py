@@ -52,12 +52,14 @@ def unfinished_reason(run_dir: Path) -> str | None:
     return None if state["finished"] else f"unfinished (stopped at step {state['step']})"
 
 
-def packable_runs(cache_root: Path) -> tuple[list[Path], dict[str, str]]:
-    """``(run folders to pack, {folder name: why not})`` under ``cache_root/runs``: current key and finished."""
+def packable_runs(cache_root: Path, only: set[str] | None = None) -> tuple[list[Path], dict[str, str]]:
+    """``(run folders to pack, {folder name: why not})`` under ``cache_root/runs``: current key and finished, and
+    named in ``only`` when given (the report's runs at the profile; a bench's or an old recipe's are left out)."""
     runs_root, packable, skipped = cache_root / "runs", [], {}
     folders = sorted(p for p in runs_root.iterdir() if p.is_dir() and not p.is_symlink()) if runs_root.is_dir() else []
     for run_dir in folders:
-        reason = stale_reason(run_dir) or unfinished_reason(run_dir)
+        outside = None if only is None or run_dir.name in only else "not one of the report's runs at this profile"
+        reason = outside or stale_reason(run_dir) or unfinished_reason(run_dir)
         if reason is None:
             packable.append(run_dir)
         else:
@@ -127,8 +129,10 @@ def _write_tar(handle: BinaryIO, cache_root: Path, manifest: dict, mode: str) ->
                 raise RuntimeError(f"{cache_root / name} changed while it was packed; run make pack again")
 
 
-def pack(out: str | Path, profile: str = "default") -> PackReport:
+def pack(out: str | Path, profile: str = "default", only: set[str] | None = None) -> PackReport:
     """Write the archive of this commit's trained runs and cached results to ``out`` (atomically).
+
+    ``only``: run folder names to pack (default: every current, finished run in the cache).
 
     ``out`` ending in ``.gz`` / ``.tgz`` is gzip-compressed (checkpoints shrink little; plain tar by default).
 
@@ -136,7 +140,7 @@ def pack(out: str | Path, profile: str = "default") -> PackReport:
         ArchiveRefused: a cache file has a name that :func:`gm_lib.share.unpack` would refuse.
     """
     out, cache_root = Path(out), cache_dir(create=False)
-    run_dirs, skipped = packable_runs(cache_root)
+    run_dirs, skipped = packable_runs(cache_root, only)
     names = [name for run_dir in run_dirs for name in _files_of(run_dir, cache_root)]
     for folder, patterns in CACHED_RESULTS.items():
         if (cache_root / folder).is_dir():
