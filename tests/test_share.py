@@ -172,8 +172,15 @@ def test_pack_writes_current_finished_runs_and_cached_results_with_a_manifest(pa
     again = pack(tmp_path / "again.tar", profile="smoke")  # deterministic: same cache, same bytes
     assert _sha(tmp_path / "again.tar") == _sha(packed.archive) == again.sha256
     assert set(again.skipped) == {"tiny_a-000000000000", *[p.name for p in (packed.cache / "runs").glob("tiny_unf*")]}
+    import gm_lib.share.__main__ as cli
+
+    monkeypatch.setattr(cli, "_report_run_folders", lambda profile: set(packed.runs))  # the report's runs
     assert share_main(["pack", str(tmp_path / "cli.tar"), "--profile", "smoke"]) == 0
     assert _sha(tmp_path / "cli.tar") == again.sha256 and f"sha256 {again.sha256}" in capsys.readouterr().out
+    first, *others = sorted(packed.runs)
+    only = pack(tmp_path / "only.tar", profile="smoke", only={first})  # a run the report does not use stays out
+    assert only.runs == [first]
+    assert all(only.skipped[other] == "not one of the report's runs at this profile" for other in others)
 
 
 # ---------------------------------------------------------------- unpack
