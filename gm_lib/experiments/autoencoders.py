@@ -36,8 +36,8 @@ NOTEBOOK = "04_wae_vs_vae"  # the notebook whose runs notebook_runs gives (make 
 # penalties keep the quality; WAE-GAN loses it (test reconstruction 0.98 vs 1.07); the Gaussian VAE loses it
 # (classifier FD of 10,000 samples 763.0 vs 781.7 (16.6), worse in both seeds); the latent-critic VAE with a
 # Gaussian decoder was not measured, so fp32 (with a Bernoulli decoder bf16 was better: FD 465.7 vs 285.3).
-# Step costs: make bench-step-cost (batch 100, one thread, in rotation, relative to the VAE; AMD EPYC, AVX2,
-# 2026-11-30): WAE-MMD RBF 1.11, IMQ 1.03, WAE-GAN 1.33, latent-critic VAE 1.90.
+# Step costs: make bench-step-cost (batch 100, one thread, in rotation, relative to the VAE; AMD EPYC Zen 5,
+# AVX-512 + AVX512-BF16, 2026-11-30): WAE-MMD RBF 1.11, IMQ 1.03, WAE-GAN 1.33, latent-critic VAE 1.90.
 # Seconds per VAE step on the reference machine (2 idle Sapphire Rapids cores, batch 100): the five models' 4,000
 # steps each took 16.6 min of training in the cold default report of 2026-11-23, 0.039 s per VAE step at the step
 # costs below; a model's is this times its step cost (the time guard's base). CelebA 64x64: a VAE step of batch 100

@@ -36,8 +36,8 @@ NOTEBOOK = "03_wgan"  # the notebook whose runs notebook_runs gives (make report
 #   critic, as the paper's reference code (critic_norm="batch") 900.2.
 # Earlier (bench/bench_gan_recipes.py, equal CPU): the InfoGAN-size nets (width 64, FC 1024) collapsed (FD 3,239).
 # Step costs (make bench-step-cost; batch 64, one thread, in rotation, relative to DCGAN; Sapphire Rapids):
-# WGAN 2.61 and WGAN-GP 5.18 (n_critic 5), the VAE 0.51; re-measured on an AMD EPYC (AVX2, 2026-11-30): 2.75, 4.86,
-# 0.50, within 6 % (the registered costs stay: they set the steps of the published numbers).
+# WGAN 2.61 and WGAN-GP 5.18 (n_critic 5), the VAE 0.51; re-measured on an AMD EPYC Zen 5 (AVX-512, 2026-11-30):
+# 2.75, 4.86, 0.50, within 6 % (the registered costs stay: they set the steps of the published numbers).
 # bf16 (make bench-precision, Fashion-MNIST, 2 seeds,
 # classifier FD of 10,000 samples, fp32 vs bf16 (tolerance)): DCGAN 386.2 vs 394.3 (10.1) and WGAN 515.5 vs 511.8
 # (27.9) keep the quality; WGAN-GP loses it, 406.8 vs 429.2 (8.1); the Gaussian VAE loses it (see 04's registry).
