@@ -252,8 +252,10 @@ def test_plan_says_what_would_run_and_why_and_runs_nothing(report: dict) -> None
     manifest = str(_manifest(tmp, ["ok"]))
     stamp_file = tmp / "figures" / "ok_run" / ".run-stamp.json"
     before = stamp_file.read_bytes()
-    status, out, _ = _run(["--profile", "smoke", "--precision", "fp32", "--manifest", manifest, "--plan", *dirs])
+    ran_at = json.loads(before)["params"]["precision"]  # what the last execution of ok_run used
+    other = "fp32" if ran_at == "auto" else "auto"
+    status, out, _ = _run(["--profile", "smoke", "--precision", ran_at, "--manifest", manifest, "--plan", *dirs])
     assert status == 0 and "ok_run: cached" in out  # the fixture trains no model: no model lines
-    status, out, _ = _run(["--profile", "smoke", "--precision", "auto", "--manifest", manifest, "--plan", *dirs])
-    assert "ok_run: re-execute (parameters changed: precision 'fp32' → 'auto')" in out
+    status, out, _ = _run(["--profile", "smoke", "--precision", other, "--manifest", manifest, "--plan", *dirs])
+    assert f"ok_run: re-execute (parameters changed: precision '{ran_at}' → '{other}')" in out
     assert stamp_file.read_bytes() == before  # nothing ran
