@@ -13,7 +13,8 @@ from gm_lib.paths import repo_root
 from gm_lib.report import main as report_main
 from gm_lib.report.run import load_manifest
 
-NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
+# The chapters; 00_start.ipynb is the Lab's first page (tests/test_explore.py), not a chapter of the report.
+NOTEBOOKS = sorted(p for p in (repo_root() / "notebooks").glob("*.ipynb") if not p.name.startswith("00_"))
 STANDARD_PARAMETERS = ("profile", "seed", "device", "precision", "output_dir", "run_name")
 # What a notebook must not do itself: that belongs in gm_lib, where it is tested.
 # Runs whose data the offline mirror lacks: the report must say "not run" with the fix.
