@@ -27,10 +27,11 @@ def _changed(a: bytes, b: bytes) -> float:
     return float((np.abs(x - y).max(axis=2) > 2).mean()) if x.shape == y.shape else 1.0
 
 
-@pytest.fixture(scope="module")
-def vae():
+@pytest.fixture
+def vae(device):
+    """A small untrained VAE on each device present (the explorers move their inputs to the model's device)."""
     torch.manual_seed(0)
-    return VAEConfig(image_shape=(1, 28, 28), latent_dim=4, likelihood="bernoulli").build().eval()
+    return VAEConfig(image_shape=(1, 28, 28), latent_dim=4, likelihood="bernoulli").build().to(device).eval()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +83,7 @@ def test_toy_explorer_needs_the_critics_and_draws_each_theta(images):
 
 def test_autoencoder_explorer_decodes_one_code_by_every_model(vae, images):
     torch.manual_seed(1)
-    wae = WAEConfig(image_shape=(1, 28, 28), latent_dim=4, penalty="mmd_rbf").build().eval()
+    wae = WAEConfig(image_shape=(1, 28, 28), latent_dim=4, penalty="mmd_rbf").build().to(vae.device).eval()
     explorer = explore.autoencoder_explorer({"VAE": vae, "WAE": wae}, images, dims=4)
     a, text = explorer.view()
     assert "VAE encoder of test image 0" in text

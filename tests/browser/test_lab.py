@@ -225,7 +225,7 @@ def latency():
 
 def _run_all(page, lab, notebook: str, timeout: float = 600) -> dict:
     """Open ``notebook`` in the Lab, run every cell, wait for the end; returns the notebook's :data:`STATE`."""
-    page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}")
+    page.goto(f"{lab.url}/lab/tree/{notebook}?reset&token={lab.token}")  # reset: no other notebook reopened
     page.wait_for_function(f"() => {{ const s = ({STATE})(); return s && s.path === '{notebook}' && "
                            "s.status === 'idle'; }", timeout=180_000)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -236,6 +236,16 @@ def _run_all(page, lab, notebook: str, timeout: float = 600) -> dict:
             return state
         time.sleep(1)
     pytest.fail(f"{notebook}: cells still running after {timeout} s: {page.evaluate(STATE)}")
+
+
+def _shutdown_kernels(lab) -> None:
+    """Stop every kernel of the server (each chapter's test starts its own), so none competes for the CPU."""
+    base = f"{lab.url}/api/sessions"
+    with urllib.request.urlopen(f"{base}?token={lab.token}", timeout=10) as response:
+        sessions = json.load(response)
+    for session in sessions:
+        request = urllib.request.Request(f"{base}/{session['id']}?token={lab.token}", method="DELETE")
+        urllib.request.urlopen(request, timeout=30).close()
 
 
 def test_lab_opens_on_the_course_page_with_cache_state_and_no_news_prompt(browser, lab):
@@ -256,9 +266,11 @@ def test_lab_opens_on_the_course_page_with_cache_state_and_no_news_prompt(browse
         assert "0.6 min" in text  # the manifest's measured smoke minutes of 01
         page.wait_for_timeout(3000)  # the news prompt shows a few seconds after start
         assert "official Jupyter news" not in page.inner_text("body")
+        table.scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "00_start.png"))
     finally:
         page.close()
+        _shutdown_kernels(lab)
 
 
 @pytest.mark.parametrize("chapter", list(CHAPTERS))
@@ -285,6 +297,7 @@ def test_chapter_runs_and_its_explorer_redraws(browser, lab, latency, chapter):
                             "changed_pixels": [round(m["changed"], 4) for m in moves]}
     finally:
         page.close()
+        _shutdown_kernels(lab)
 
 
 def _move(page, explorer, image, control: str) -> list[dict]:
