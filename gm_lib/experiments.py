@@ -13,6 +13,7 @@ from typing import Literal
 
 from gm_lib.data import DATASETS, DataSpec
 from gm_lib.models import GANConfig, LatentCriticVAEConfig, VAEConfig, WAEConfig
+from gm_lib.precision import select_device
 from gm_lib.profiles import Profile
 from gm_lib.progress import phase
 from gm_lib.runs import get_or_train, load_snapshots, run_directory
@@ -88,7 +89,9 @@ def _train_config(profile: Profile, steps: int, seed: int, device: str, **extra)
         seed=seed,
         checkpoint_every=max(1, steps // 4),
         eval_every=max(1, steps // 10),
-        device=device,
+        # The device is part of the run's cache key and `make report` passes it resolved ("cpu"/"cuda"): resolving
+        # "auto" here too lets a notebook run in JupyterLab with its default device="auto" load those models.
+        device=select_device(device).type,
         precision=profile.precision,
         **extra,
     )

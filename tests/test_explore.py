@@ -108,6 +108,17 @@ def test_tsne_explorer_click_selects_the_nearest_point(images):
     assert "label</td><td><b>1" in text and _changed(first, second) > 0.001
 
 
+def test_a_notebook_run_with_device_auto_finds_the_models_make_report_trained():
+    """The runner passes the device resolved (``cpu``/``cuda``), the Lab the notebook's default ``auto``."""
+    from gm_lib.experiments import gan_runs, vae_bmnist_run
+    from gm_lib.profiles import get_profile
+    from gm_lib.report.run import resolve_device
+
+    smoke, resolved = get_profile("smoke"), resolve_device("auto")
+    assert vae_bmnist_run(smoke, device="auto").directory == vae_bmnist_run(smoke, device=resolved).directory
+    assert gan_runs("mnist", smoke)["DCGAN"].directory == gan_runs("mnist", smoke, device=resolved)["DCGAN"].directory
+
+
 def test_cache_state_lists_every_manifest_run_and_finds_nothing_in_an_empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path))
     rows = cache_state("smoke", device="cpu")
