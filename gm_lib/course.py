@@ -77,8 +77,12 @@ def cache_state(profile: str = "default", seed: int = 0, device: str = "auto",
     return rows
 
 
-def course_table(profile: str = "default", seed: int = 0, device: str = "auto") -> pd.DataFrame:
-    """:func:`cache_state` as a table for the first page: chapter, notebook, models trained here, cold minutes."""
+def course_table(profile: str = "default", seed: int = 0, device: str = "auto"):
+    """:func:`cache_state` as a table for the first page: chapter, notebook, models trained here, cold minutes.
+
+    Returns:
+        a pandas ``Styler`` (left-aligned, no index, nothing truncated); its ``.data`` is the DataFrame.
+    """
     rows = []
     for row in cache_state(profile, seed, device):
         missing = [label for label, state in row["models"].items() if state != "trained"]
@@ -87,8 +91,8 @@ def course_table(profile: str = "default", seed: int = 0, device: str = "auto") 
         elif not missing:
             models = f"all {row['total']} trained"
         else:
-            models = f"{row['trained']} of {row['total']} trained; to train: {', '.join(missing)}"
+            models = f"{row['trained']} of {row['total']} trained (to train: {', '.join(missing)})"
         cold = "not measured" if row["cold_min"] is None else f"{row['cold_min']:g} min"
         rows.append({"chapter": row["title"], "notebook": row["notebook"], f"models ({profile})": models,
                      "cold time here": cold})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).style.hide(axis="index").set_properties(**{"text-align": "left"})

@@ -129,7 +129,8 @@ def test_cache_state_lists_every_manifest_run_and_finds_nothing_in_an_empty_cach
     assert all(row["trained"] == 0 for row in rows)
     assert by_name["vae_bmnist"]["cold_min"] == 0.6
     table = course_table("smoke", device="cpu")
-    assert table.loc[0, "models (smoke)"].startswith("0 of 1 trained")
+    assert table.data.loc[0, "models (smoke)"] == "0 of 1 trained (to train: VAE)"
+    assert "01_vae_binarized_mnist.ipynb" in table.to_html()
 
 
 def test_first_page_is_a_short_notebook_that_calls_the_library():
