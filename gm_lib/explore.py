@@ -466,10 +466,11 @@ def autoencoder_explorer(models: Mapping[str, Any], x: Tensor, dims: int = 8, im
 
 def _side_by_side(columns: Sequence[tuple[str, Tensor]], width: int = 120) -> Image.Image:
     """One image per column ``(label, (1, C, H, W))`` with its label underneath, wrapped to ``width`` pixels."""
-    canvas = Image.new("RGB", (width * len(columns), 28 * _SCALE + 40), "white")
+    tiles = [_tile(image) for _, image in columns]
+    width = max(width, *(tile.width + 8 for tile in tiles))  # 64×64 CelebA images are drawn 204 px wide
+    canvas = Image.new("RGB", (width * len(columns), max(tile.height for tile in tiles) + 40), "white")
     draw = ImageDraw.Draw(canvas)
-    for i, (label, image) in enumerate(columns):
-        tile = _tile(image)
+    for i, ((label, _), tile) in enumerate(zip(columns, tiles, strict=True)):
         canvas.paste(tile, (i * width + (width - tile.width) // 2, 0))
         words = label.replace(" (", "\n(")
         draw.multiline_text((i * width + width // 2, tile.height + 2), words, fill="black", font=_font(11),

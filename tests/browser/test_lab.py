@@ -354,3 +354,24 @@ def test_report_html_loads_every_image_renders_formulas_and_logs_no_error(browse
             page.screenshot(path=str(SHOTS / f"report{'-repo' if i else ''}.png"))
         finally:
             page.close()
+
+
+def test_executed_chapters_show_each_explorer_as_a_static_figure(browser, smoke_report):
+    """The report's executed notebooks (reports/executed/<run>.html, linked from report.html) hold the explorer's
+    default position as an image with its caption; console errors are not checked (nbconvert's page loads MathJax
+    from a CDN, which is offline here)."""
+    for chapter in CHAPTERS:
+        run = next(spec.name for spec in load_manifest(repo_root() / "reports" / "manifest.yaml").runs
+                   if spec.notebook.stem == chapter)
+        page = browser.new_page()
+        try:
+            page.goto((smoke_report / "executed" / f"{run}.html").as_uri())
+            page.wait_for_load_state("load")
+            caption = page.get_by_text("static view at the controls' defaults")
+            assert caption.count() == 1, f"{run}: no static explorer"
+            output = caption.locator("xpath=ancestor::div[contains(@class, 'jp-Cell')][1]")
+            figure = output.locator("img").first
+            assert figure.evaluate("i => i.complete && i.naturalWidth") > 0, f"{run}: explorer figure not loaded"
+            output.screenshot(path=str(SHOTS / f"static-{chapter}.png"))
+        finally:
+            page.close()
