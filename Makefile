@@ -50,10 +50,7 @@ test-browser:  ## JupyterLab and report.html in a real browser (Playwright + Deb
 report:  ## Re-run the notebooks (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm
 	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(REPORT_ARGS)
 
-clean-test-browser:  ## JupyterLab and report.html in a real browser (Playwright + Debian chromium) on a warm smoke cache; not part of `make test`
-	$(BIN)/python -m pytest tests/browser --browser -p no:cacheprovider
-
-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
+clean-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
 	rm -rf reports/executed reports/report.md reports/report.html reports/report.pdf
 	find figures -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +
 
