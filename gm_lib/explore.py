@@ -68,17 +68,20 @@ class Explorer:
         draw: ``values -> (png, html)`` for ``values = {control.name: value}``; pure apart from its caches.
         on_click: ``(values, fx, fy) -> new values or None`` for a click at fractions ``fx, fy`` in ``[0, 1]`` of
             the image's width and height; makes the image clickable (an anywidget, ipywidgets has no clicks).
+        warm: fills ``draw``'s caches before the widgets are shown (not headless, where only the default is drawn),
+            so that no move waits for a first-time computation.
 
     Raises:
         ValueError: a control's default is not one of its options.
     """
 
     def __init__(self, title: str, controls: Sequence[Control], draw: Callable[[dict], View],
-                 on_click: Callable[[dict, float, float], dict | None] | None = None):
+                 on_click: Callable[[dict, float, float], dict | None] | None = None,
+                 warm: Callable[[], None] | None = None):
         for control in controls:
             if control.default not in list(control.options):
                 raise ValueError(f"control {control.name!r}: default {control.default!r} is not one of its options")
-        self.title, self.controls, self._draw, self._on_click = title, list(controls), draw, on_click
+        self.title, self.controls, self._draw, self._on_click, self._warm = title, list(controls), draw, on_click, warm
         self.values = {c.name: c.default for c in self.controls}
         self.redraw_s: list[float] = []
 
@@ -103,6 +106,8 @@ class Explorer:
         """The ipywidgets view: title, controls, the image and its text; moving a control redraws."""
         import ipywidgets as widgets
 
+        if self._warm:
+            self._warm()
         png, text = self.view()
         image = _click_image(png=_b64(png)) if self._on_click else widgets.Image(value=png, format="png")
         caption = widgets.HTML(text)
@@ -334,6 +339,7 @@ def toy_explorer(thetas: Sequence[float], hellinger: Sequence[toy.Estimate],
         thetas: the θ grid the critics were trained at.
         hellinger, wasserstein: :func:`gm_lib.toy.estimate_curve` results at ``thetas``, with their critics
             (``Estimate.critic``, the trained function at ``(x₁, ½)`` for x₁ in :data:`gm_lib.toy.CRITIC_X`).
+            Every θ's plot is drawn before the widgets show (~0.1 s each), so a move only swaps images.
 
     Raises:
         ValueError: lengths differ or an estimate has no recorded critic.
@@ -367,7 +373,7 @@ def toy_explorer(thetas: Sequence[float], hellinger: Sequence[toy.Estimate],
     options = [float(t) for t in thetas]
     default = min(options, key=lambda t: abs(t - 0.5))
     return Explorer("Toy explorer: both critics and their estimates at θ", [Control("theta", "θ", options, default)],
-                    lambda values: draw_theta(values["theta"]))
+                    lambda values: draw_theta(values["theta"]), warm=lambda: [draw_theta(t) for t in options])
 
 
 # ---------------------------------------------------------------- 03: GAN snapshots over training
@@ -379,7 +385,8 @@ def gan_explorer(runs: Mapping[str, Any], z: Tensor, classifier, dataset: str, n
 
     Shows, for the chosen model at the chosen snapshot, the decoded fixed codes ``z``, the class histogram
     of ``n`` samples under the domain classifier (bars, as a share of samples) and the decoded point at
-    ``t`` on the line from ``z[0]`` to ``z[1]``. Snapshots load on first use; histograms are cached.
+    ``t`` on the line from ``z[0]`` to ``z[1]``. Snapshots are loaded here; before the widgets show, every
+    snapshot's codes and histogram are computed (~0.1 s each on 2 cores), so a move only decodes the 3 line points.
 
     Args:
         runs: label -> :class:`gm_lib.experiments.Run` trained with snapshots (notebook 03's GANs).
@@ -420,8 +427,9 @@ def gan_explorer(runs: Mapping[str, Any], z: Tensor, classifier, dataset: str, n
     controls = [Control("model", "model", labels, labels[0], "menu"),
                 Control("position", "snapshot", list(range(count)), count - 1),
                 Control("t", "interpolation t", [round(v, 1) for v in np.linspace(0, 1, 11)], 0.5)]
+    warm = lambda: [at(label, position) for label in labels for position in range(count)]  # ~0.1 s a snapshot
     return Explorer("GAN explorer: samples and class histogram over training, and a latent interpolation",
-                    controls, draw)
+                    controls, draw, warm=warm)
 
 
 # ---------------------------------------------------------------- 04: one code, every decoder

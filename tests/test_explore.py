@@ -44,6 +44,22 @@ def test_a_control_default_must_be_one_of_its_options():
         explore.Explorer("x", [explore.Control("a", "a", [1, 2], 3)], lambda values: (b"", ""))
 
 
+def test_the_widget_warms_the_caches_and_redraws_when_a_control_moves():
+    drawn, warmed = [], []
+
+    def draw(values):
+        drawn.append(values["a"])
+        return explore._png(explore.Image.new("RGB", (4, 4), (values["a"] * 50, 0, 0))), f"a = {values['a']}"
+
+    explorer = explore.Explorer("x", [explore.Control("a", "a", [1, 2, 3], 1)], draw, warm=lambda: warmed.append(1))
+    box = explorer.widget()
+    assert warmed == [1] and "gm-explorer" in box._dom_classes
+    image, caption = box.children[2].children
+    before = image.value
+    box.children[1].children[0].value = 3  # the slider moved
+    assert drawn == [1, 3] and caption.value == "a = 3" and _changed(before, image.value) == 1.0
+
+
 def test_outside_a_kernel_the_explorer_is_static_unless_forced(monkeypatch):
     monkeypatch.delenv("GM_EXPLORE", raising=False)
     assert not explore.interactive_frontend()
