@@ -134,7 +134,7 @@ class Explorer:
         image.add_class("gm-explorer-image")
         # The image keeps its own size: not squeezed beside the caption, nor stretched to a taller caption's height.
         image.layout = widgets.Layout(flex="0 0 auto")
-        caption.layout = widgets.Layout(min_width="300px", margin="0 0 0 12px")
+        caption.layout = widgets.Layout(min_width="240px", margin="0 0 0 12px")
         box = widgets.VBox([widgets.HTML(f"<b>{self.title}</b>"),
                             widgets.HBox(list(inputs.values()), layout=widgets.Layout(flex_flow="row wrap")),
                             widgets.HBox([image, caption], layout=widgets.Layout(flex_flow="row wrap",
