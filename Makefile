@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test test-fast report pack unpack student grade lab bench bench-step-cost bench-recipes bench-precision clean-report
+.PHONY: help setup test test-fast test-browser report pack unpack student grade lab bench bench-step-cost bench-recipes bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -25,6 +25,7 @@ help:  ## List the targets
 setup: $(VENV)/.requirements-installed  ## Create .venv, install pinned requirements, gm_lib, kernel, FID weights
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "gm-lab (.venv)" >/dev/null
+	install -D -m 644 lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json  # no "Jupyter news?" prompt
 	@$(MAKE) --no-print-directory pdf-deps
 	$(BIN)/python -c "from gm_lib.metrics import ensure_fid_weights; print(ensure_fid_weights())"  # converted once
 	$(BIN)/python -c "from gm_lib.metrics.inception_backends import ensure_openvino_model as e; print(e())"  # IR, once
@@ -42,6 +43,9 @@ test:  ## Lint (ruff: library, tests, benches, notebooks) and run the whole test
 test-fast:  ## The inner loop: lint and the tests not marked slow (no papermill report, no subprocess resume)
 	$(BIN)/ruff check gm_lib tests bench notebooks
 	$(BIN)/python -m pytest -m "not slow"
+
+test-browser:  ## JupyterLab and report.html in a real browser (Playwright + Debian chromium) on a warm smoke cache; not part of `make test`
+	$(BIN)/python -m pytest tests/browser --browser -p no:cacheprovider
 
 report:  ## Re-run what changed (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm, PLAN=1 (say what would run, and why; run nothing)
 	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PLAN),--plan) $(REPORT_ARGS)
@@ -89,5 +93,5 @@ bench-recipes:  ## Notebook 01 and 03's settings vs the papers', on the report's
 bench-precision:  ## Does bf16 keep each family's quality? The report's runs in fp32 vs bf16, 2 seeds (~80 min on 2 cores)
 	$(BIN)/python bench/bench_precision.py
 
-lab:  ## JupyterLab on the project's kernel
-	$(BIN)/jupyter lab notebooks/
+lab:  ## JupyterLab on the project's kernel, opened on the course's first page (notebooks/00_start.ipynb)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --LabApp.default_url=/lab/tree/00_start.ipynb

@@ -31,6 +31,7 @@ from gm_lib.progress import phase
 
 __all__ = [
     "Estimate",
+    "CRITIC_X",
     "sample_p",
     "sample_q",
     "true_wasserstein",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 Divergence = Literal["hellinger", "wasserstein"]
+# Where a trained critic is read back for plotting: x₁ in [−1.5, 1.5] at x₂ = ½ (the lines' midpoint).
+CRITIC_X = tuple(round(-1.5 + 0.05 * i, 2) for i in range(61))
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,14 @@ class Estimate:
         stderr: its standard error (std over batches / √eval_batches): the evaluation noise of this one
             trained critic, not the spread over critic initialisations or training runs.
         per_batch: the bound on each fresh evaluation batch.
+        critic: the trained critic's output at ``(x₁, ½)`` for each x₁ of :data:`CRITIC_X` (empty when not
+            recorded): the function the estimate comes from, for plots (``gm_lib.explore.toy_explorer``).
     """
 
     value: float
     stderr: float
     per_batch: tuple[float, ...]
+    critic: tuple[float, ...] = ()
 
 
 def sample_q(theta: float, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -132,12 +138,12 @@ def estimate_divergence(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        values = _train_and_evaluate(
+        values, critic = _train_and_evaluate(
             theta, divergence, steps, batch_size, eval_batches, seed, lr, hidden, depth, lambda_gp
         )
     finally:
         torch.set_num_threads(threads)
-    return _summarise(values)
+    return _summarise(values, critic)
 
 
 def _train_and_evaluate(theta, divergence, steps, batch_size, eval_batches, seed, lr, hidden, depth, lambda_gp):
@@ -154,17 +160,19 @@ def _train_and_evaluate(theta, divergence, steps, batch_size, eval_batches, seed
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        return [
+        values = [
             _objective(critic, sample_p(batch_size, rng), sample_q(theta, batch_size, rng), divergence).item()
             for _ in range(eval_batches)
         ]
+        grid = torch.tensor([[x, 0.5] for x in CRITIC_X])  # (61, 2); draws no random numbers
+        return values, tuple(critic(grid).squeeze(1).tolist())
 
 
-def _summarise(values: Sequence[float]) -> Estimate:
+def _summarise(values: Sequence[float], critic: Sequence[float] = ()) -> Estimate:
     n = len(values)
     mean = sum(values) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
-    return Estimate(mean, std / math.sqrt(n), tuple(values))
+    return Estimate(mean, std / math.sqrt(n), tuple(values), tuple(critic))
 
 
 def estimate_curve(thetas: Sequence[float], divergence: Divergence, **kwargs) -> list[Estimate]:

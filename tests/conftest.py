@@ -10,6 +10,21 @@ from gm_lib.paths import data_root
 os.environ["GM_OFFLINE"] = "1"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--browser", action="store_true",
+                     help="run the tests marked browser (JupyterLab and report.html in chromium): make test-browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run only with --browser (make test-browser), so plain pytest / make test skip them."""
+    if config.getoption("--browser"):
+        return
+    skip = pytest.mark.skip(reason="browser test: run by `make test-browser` (pytest --browser)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
 def _has_mirror(folder: str) -> bool:
     return (data_root() / folder / "raw" / "train-images-idx3-ubyte").exists()
 

@@ -13,7 +13,8 @@ from gm_lib.paths import repo_root
 from gm_lib.report import main as report_main
 from gm_lib.report.run import load_manifest
 
-NOTEBOOKS = sorted((repo_root() / "notebooks").glob("*.ipynb"))
+# The chapters; 00_start.ipynb is the Lab's first page (tests/test_explore.py), not a chapter of the report.
+NOTEBOOKS = sorted(p for p in (repo_root() / "notebooks").glob("*.ipynb") if not p.name.startswith("00_"))
 STANDARD_PARAMETERS = ("profile", "seed", "device", "precision", "output_dir", "run_name")
 # What a notebook must not do itself: that belongs in gm_lib, where it is tested.
 # Runs whose data the offline mirror lacks: the report must say "not run" with the fix.
@@ -136,3 +137,23 @@ def test_smoke_report_builds_every_section_figure_and_table(smoke_report, mnist_
     assert text.count("data unavailable") >= 2 and "SVHN" in text
     assert "dataset 'celeba' not found" in text and "put img_align_celeba/" in text
     assert "PREVIEW" in text or "preview" in text  # smoke FIDs are labelled as such
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_smoke_report_explorer_cells_show_a_static_figure_and_no_widget(smoke_report, mnist_root, fashion_root):
+    """Headless, each chapter's explorer cell shows its default position as a PNG with its caption; no widget
+    view or widget state is saved (it could not be shown without a kernel) and nothing is written to stderr."""
+    status, root = smoke_report
+    for run in load_manifest(repo_root() / "reports" / "manifest.yaml").runs:
+        if any(name in run.name for name in NOT_IN_MIRROR):
+            continue
+        executed = json.loads((root / "reports" / "executed" / f"{run.name}.ipynb").read_text())
+        assert "widgets" not in executed["metadata"], run.name
+        cells = [c for c in executed["cells"] if c["cell_type"] == "code" and "explore." in "".join(c["source"])]
+        assert len(cells) == 1, f"{run.name}: one explorer cell expected"
+        outputs = cells[0]["outputs"]
+        kinds = [key for output in outputs for key in output.get("data", {})]
+        assert "image/png" in kinds and "text/html" in kinds, f"{run.name}: {kinds}"
+        assert "application/vnd.jupyter.widget-view+json" not in kinds
+        assert not [o for o in outputs if o["output_type"] in ("stream", "error")], f"{run.name}: {outputs}"

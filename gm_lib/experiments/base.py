@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gm_lib.precision import select_device
 from gm_lib.profiles import Profile
 from gm_lib.progress import phase
 from gm_lib.runs import get_or_train, load_snapshots, run_directory
@@ -123,7 +124,9 @@ def make_train_config(profile: Profile, steps: int, seed: int, device: str, step
         seed=seed,
         checkpoint_every=max(1, steps // 4),
         eval_every=max(1, steps // 10),
-        device=device,
+        # The device is part of the run's cache key and `make report` passes it resolved ("cpu"/"cuda"): resolving
+        # "auto" here too lets a notebook run in JupyterLab with its default device="auto" load those models.
+        device=select_device(device).type,
         precision=profile.precision,
         **extra,
     )
