@@ -162,7 +162,7 @@ WRONG = [
     ("hellinger_bound", lambda vp, vq: vp.mean() - (vq / (1 - vq)).mean(), "apply the output activation"),
     ("hellinger_bound", _hellinger_naive, "divides by 1 − t"),
     ("hellinger_bound", lambda vp, vq: (-torch.expm1(-vp)).mean().detach() - torch.expm1(vq).mean(),
-     "gradients w.r.t. the critic outputs do not"),
+     "gradient w.r.t. v_p does not"),
     # 02.2 the gradient penalty
     ("gradient_penalty", _gp(norm_fn=lambda g: F.relu(g.flatten(1).norm(dim=1) - 1).pow(2)), "is one-sided"),
     ("gradient_penalty", _gp(norm_fn=lambda g: (g.abs() - 1).pow(2)), "the penalty is per element"),

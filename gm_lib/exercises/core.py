@@ -30,6 +30,7 @@ __all__ = [
     "close",
     "diagnose",
     "grads",
+    "gradient_mismatch",
     "is_scalar",
 ]
 
@@ -180,6 +181,20 @@ def grads(output: Tensor, inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
                        "(no .item(), .numpy(), .detach() or torch.no_grad())")
     found = torch.autograd.grad(output.sum(), inputs, allow_unused=True)
     return tuple(torch.zeros_like(i) if g is None else g for g, i in zip(found, inputs, strict=True))
+
+
+def gradient_mismatch(answer: Callable, reference: Callable, inputs: tuple[Tensor, ...],
+                      names: tuple[str, ...] | None = None, rtol: float = 1e-3, atol: float = 1e-5) -> str | None:
+    """The hint when ``answer(*inputs)``'s gradients w.r.t. ``inputs`` differ from ``reference(*inputs)``'s, else None.
+
+    ``names`` names each input in the hint ("the gradient w.r.t. mu does not"); without them the hint is general.
+    """
+    mine, ref = grads(answer(*inputs), inputs), grads(reference(*inputs), inputs)
+    for i, (a, b) in enumerate(zip(mine, ref, strict=True)):
+        if not close(a, b, rtol=rtol, atol=atol):
+            what = f"the gradient w.r.t. {names[i]} does" if names else "the gradients do"
+            return f"the values match but {what} not: is part of it detached?"
+    return None
 
 
 def is_scalar(value) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gm_lib.exercises.core import Exercise, Property, close, diagnose, grads, is_scalar, register
+from gm_lib.exercises.core import Exercise, Property, close, diagnose, gradient_mismatch, grads, is_scalar, register
 from gm_lib.losses import clip_weights, dcgan_generator_loss
 
 __all__ = ["GENERATOR_LOSS", "CLIP_WEIGHTS"]
@@ -57,11 +57,7 @@ def _gl_stable(answer) -> str | None:
 
 
 def _gl_gradients(answer) -> str | None:
-    logits = torch.randn(10, requires_grad=True)
-    (mine,), (ref,) = grads(answer(logits), (logits,)), grads(dcgan_generator_loss(logits), (logits,))
-    if not close(mine, ref, rtol=1e-3):
-        return "the values match but the gradients do not: is part of it detached?"
-    return None
+    return gradient_mismatch(answer, dcgan_generator_loss, (torch.randn(10, requires_grad=True),))
 
 
 GENERATOR_LOSS = register(Exercise(
