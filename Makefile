@@ -27,9 +27,9 @@ setup: $(VENV)/.requirements-installed  ## Create .venv, install pinned requirem
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "gm-lab (.venv)" >/dev/null
 	install -D -m 644 lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json  # no "Jupyter news?" prompt
 	@# nbgrader (make student / make grade) runs from the command line; its Lab menus would only puzzle a student
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1 || true
 	for e in formgrader validate_assignment assignment_list course_list; do \
-	  $(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e >/dev/null 2>&1; done
+	  $(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e >/dev/null 2>&1 || true; done
 	@$(MAKE) --no-print-directory pdf-deps
 	$(BIN)/python -c "from gm_lib.metrics import ensure_fid_weights; print(ensure_fid_weights())"  # converted once
 	$(BIN)/python -c "from gm_lib.metrics.inception_backends import ensure_openvino_model as e; print(e())"  # IR, once
