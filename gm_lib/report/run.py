@@ -193,6 +193,8 @@ def _execute(
     executed.parent.mkdir(parents=True, exist_ok=True)
     expected_s = expected_seconds(spec, profile, output_dir)
     (output_dir / STAMP_FILE).unlink(missing_ok=True)
+    # Stamped with the code the run starts from: an edit made while it runs leaves it stale, never falsely current.
+    started_from = stamp(spec.notebook, params)
     (output_dir / RESULTS_FILE).unlink(missing_ok=True)  # never report a stale result as this run's
     start = time.perf_counter()
     try:
@@ -213,7 +215,7 @@ def _execute(
         if not (output_dir / RESULTS_FILE).is_file():
             reason = f"the notebook finished without writing {RESULTS_FILE} into output_dir"
             return Outcome(spec, "failed", output_dir, executed, outcome.wall_time_s, reason, "call Recorder.save()")
-        atomic_write(output_dir / STAMP_FILE, json.dumps(stamp(spec.notebook, params), indent=1).encode())
+        atomic_write(output_dir / STAMP_FILE, json.dumps(started_from, indent=1).encode())
     return outcome
 
 
