@@ -4,7 +4,7 @@ Three profiles, chosen by ``make report PROFILE=...`` and passed to each noteboo
 papermill parameter ``profile``:
 
     smoke    the whole report in <= 5 min on a 2-core CPU (CI runs it); tiny N, previews only
-    default  best quality on a 2-core CPU (goal: the whole report in <= 60 min; measured cold: 96.8 min, see README)
+    default  best quality on a 2-core CPU (goal: cold <= 100 min on idle Sapphire Rapids; measured 96.8 min, see README)
              (Inception FID costs ~63 ms per image there, so fid_n = 2048 is the floor)
     full     paper-scale settings, meant for a GPU
 
