@@ -75,6 +75,10 @@ def test_time_left_of_a_phase_is_capped_by_its_time_budget(progress_file):
         assert display._time_left(elapsed=10.0, state=state) == pytest.approx(2.0)
     with progress.phase("training z", total=40, budget_s=12.0):
         assert progress.read_progress(progress_file)["budget_s"] == 12.0
+    with RunDisplay("run", 3, expected_s=600.0, stream=io.StringIO()) as display:
+        # No step yet: the 4,000 s guard is no estimate of the time left, the run's expected 600 s is.
+        state = {"done": 0, "total": 40, "time": 100.0, "started": 100.0, "budget_s": 4_000.0}
+        assert display._time_left(elapsed=60.0, state=state) == pytest.approx(540.0)
 
 
 @pytest.fixture

@@ -129,7 +129,9 @@ class RunDisplay:
         total, done, since = state.get("total"), state.get("done") or 0, state.get("started")
         if total and done and since is not None:
             phase_left = (state["time"] - since) / done * (total - done)
-        if state.get("budget_s") is not None and since is not None:  # training stops at its time budget
+        # Training stops at its time budget; before a first step gives a rate, the guard (a multiple of the expected
+        # time) says nothing about the time left, so the run's expected time stands.
+        if state.get("budget_s") is not None and since is not None and phase_left is not None:
             budget_left = max(0.0, state["budget_s"] - (state["time"] - since))
             phase_left = budget_left if phase_left is None else min(phase_left, budget_left)
         if self.expected_s is None:
