@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from gm_lib.cache import atomic_write, remove_temp_files
+from gm_lib.train_config import CALL_FIELDS  # how one call runs (the time guard) may change between calls
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -164,8 +165,6 @@ def model_config_code(model) -> Any:
 def check_same_run(state: dict, path: Path, train_config: dict, model_config: Any) -> None:
     """Raise :class:`CheckpointError` unless ``state`` was written with ``train_config`` (as a dict) and
     ``model_config`` (as :func:`model_config_code`; ``None`` skips that check): resuming another run would mix two."""
-    from gm_lib.train_config import CALL_FIELDS  # how a call runs may change between calls
-
     saved = {k: v for k, v in state["train_config"].items() if k not in CALL_FIELDS}
     train_config = {k: v for k, v in train_config.items() if k not in CALL_FIELDS}
     if saved != train_config:

@@ -37,7 +37,7 @@ def cache_state(profile: str = "default", seed: int = 0, device: str = "auto",
     rows = []
     for spec in spec_list:
         params = run_parameters(spec, profile=profile, seed=seed, device=device, precision="auto", output_dir=Path("."))
-        states = {plan.label: "unfinished" if plan.reason.startswith("resume") else _STATES[plan.action]
+        states = {plan.label: "unfinished" if ": unfinished" in plan.reason else _STATES[plan.action]
                   for plan in model_plans(spec.notebook, params)}
         rows.append({"run": spec.name, "notebook": spec.notebook.name, "title": spec.title or spec.name,
                      "models": states, "trained": sum(s == "trained" for s in states.values()), "total": len(states),

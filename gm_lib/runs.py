@@ -40,8 +40,8 @@ from gm_lib.precision import select_device
 from gm_lib.train import TrainConfig, set_seed, train
 from gm_lib.train_config import CALL_FIELDS
 
-__all__ = ["training_code", "describe_run", "run_hash", "run_directory", "stale_reason", "get_or_train", "load_model",
-           "load_snapshots"]
+__all__ = ["training_code", "describe_run", "run_hash", "run_directory", "stale_reason", "unfinished_reason",
+           "get_or_train", "load_model", "load_snapshots"]
 
 
 def training_code(model_config) -> dict[str, str]:
@@ -106,6 +106,17 @@ def stale_reason(run_dir: str | Path) -> str | None:
     if recorded.get("code") != description["code"]:
         return "its code now imports other gm_lib modules"
     return "its settings hash to another key under the current code (a config class or its defaults changed)"
+
+
+def unfinished_reason(run_dir: Path) -> str | None:
+    """None when ``run_dir`` holds a finished checkpoint, else why not (no checkpoint, unreadable, unfinished)."""
+    try:
+        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    except FileNotFoundError:
+        return "no checkpoint"
+    except CheckpointError:
+        return "checkpoint unreadable"
+    return None if state["finished"] else f"unfinished (stopped at step {state['step']})"
 
 
 def run_directory(name: str, model_config, data: DataSpec, train_config: TrainConfig,

@@ -6,7 +6,6 @@ See :mod:`gm_lib.report` for the usage.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import replace
@@ -143,15 +142,8 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
 
 def _check_data(notebook: Path, params: dict) -> None:
     """Raise DatasetUnavailable when a dataset the notebook's models train on is missing (never downloads)."""
-    offline, os.environ["GM_OFFLINE"] = os.environ.get("GM_OFFLINE"), "1"
-    try:
-        for spec in {run.data for run in notebook_runs(notebook, params).values()}:
-            load_dataset(spec.name, spec.split, n=1, binarize=spec.binarize, holdout=spec.holdout)
-    finally:
-        if offline is None:
-            del os.environ["GM_OFFLINE"]
-        else:
-            os.environ["GM_OFFLINE"] = offline
+    for spec in {run.data for run in notebook_runs(notebook, params).values()}:
+        load_dataset(spec.name, spec.split, n=1, binarize=spec.binarize, holdout=spec.holdout, download=False)
 
 
 def _trained_above(model: ModelPlan, planned: dict[str, str], run_name: str) -> ModelPlan:

@@ -55,11 +55,11 @@ def report_runs(profile: str, seed: int = 0, device: str = "auto", manifest: Pat
     04's on each dataset the manifest names; 05 reuses 01's and 04's). Tests that must hold for every family loop
     over it, so a family added to a chapter registry or a dataset added to the manifest is tested without edits."""
     from gm_lib.paths import repo_root
-    from gm_lib.report.run import load_manifest
+    from gm_lib.report.run import load_manifest, run_parameters
 
     runs = {}
     for spec in load_manifest(manifest or repo_root() / "reports" / "manifest.yaml").runs:
-        params = {"profile": profile, "seed": seed, "device": device, "precision": "auto", **spec.parameters}
+        params = run_parameters(spec, profile=profile, seed=seed, device=device, precision="auto", output_dir=Path("."))
         runs |= {run.name: run for run in notebook_runs(spec.notebook, params).values()}
     return runs
 
@@ -124,23 +124,18 @@ class ModelPlan:
 def model_plans(notebook: Path, params: dict[str, Any]) -> list[ModelPlan]:
     """For each model the notebook trains with ``params``: cached, or train with why (no earlier run of that name,
     an earlier one whose code changed (named), or an earlier one with other settings)."""
-    from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint
+    from gm_lib.runs import unfinished_reason
 
     plans = []
     for label, run in notebook_runs(notebook, params).items():
         directory = run.directory
-        try:
-            finished = directory.joinpath(CHECKPOINT_NAME).is_file() and load_checkpoint(
-                directory / CHECKPOINT_NAME)["finished"]
-        except Exception:  # an unreadable checkpoint is retrained, as get_or_train would
-            finished = False
-        if finished:
+        reason = unfinished_reason(directory)
+        if reason is None:
             plans.append(ModelPlan(label, directory, "cached"))
-            continue
-        if directory.joinpath(CHECKPOINT_NAME).is_file():
-            plans.append(ModelPlan(label, directory, "train", f"resume its unfinished run ({directory.name})"))
-            continue
-        plans.append(ModelPlan(label, directory, "train", _why_new(run, directory)))
+        elif reason == "no checkpoint":
+            plans.append(ModelPlan(label, directory, "train", _why_new(run, directory)))
+        else:  # stopped by the time guard (resumes), or unreadable (retrains, as get_or_train would)
+            plans.append(ModelPlan(label, directory, "train", f"{directory.name}: {reason}"))
     return plans
 
 

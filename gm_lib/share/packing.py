@@ -20,9 +20,8 @@ from typing import BinaryIO
 
 import gm_lib
 from gm_lib.cache import atomic_write
-from gm_lib.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint
 from gm_lib.paths import CACHED_RESULTS, cache_dir
-from gm_lib.runs import stale_reason
+from gm_lib.runs import stale_reason, unfinished_reason
 from gm_lib.share.manifest import FORMAT, MANIFEST_NAME, VERSION, check_member_path, sha256_file
 
 __all__ = ["PackReport", "pack", "packable_runs", "unfinished_reason"]
@@ -39,17 +38,6 @@ class PackReport:
     skipped: dict[str, str] = field(default_factory=dict)
     n_files: int = 0
     size: int = 0
-
-
-def unfinished_reason(run_dir: Path) -> str | None:
-    """None when ``run_dir`` holds a finished checkpoint, else why not (no checkpoint, unreadable, unfinished)."""
-    try:
-        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
-    except FileNotFoundError:
-        return "no checkpoint"
-    except CheckpointError:
-        return "checkpoint unreadable"
-    return None if state["finished"] else f"unfinished (stopped at step {state['step']})"
 
 
 def packable_runs(cache_root: Path, only: set[str] | None = None) -> tuple[list[Path], dict[str, str]]:

@@ -25,9 +25,8 @@ from pathlib import Path
 from gm_lib.cache import load_torch
 from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from gm_lib.paths import cache_dir
-from gm_lib.runs import stale_reason
+from gm_lib.runs import stale_reason, unfinished_reason
 from gm_lib.share.manifest import MANIFEST_NAME, ArchiveRefused, check_manifest, check_member_path, sha256_file
-from gm_lib.share.packing import unfinished_reason
 from gm_lib.share.sources import fetch_archive
 
 __all__ = ["UnpackReport", "unpack", "extract_verified"]
