@@ -52,14 +52,14 @@ test-browser:  ## JupyterLab and report.html in a real browser (Playwright + Deb
 	$(BIN)/python -m pytest tests/browser --browser -p no:cacheprovider
 
 report:  ## Re-run what changed (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm, PLAN=1 (say what would run, and why; run nothing)
-	$(BIN)/python -m gm_lib.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PLAN),--plan) $(REPORT_ARGS)
+	$(BIN)/python -m gm_build.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PLAN),--plan) $(REPORT_ARGS)
 
 pack:  ## Write this commit's trained runs, FID statistics and classifiers as one verified archive: OUT=gm-lab-models.tar
-	$(BIN)/python -m gm_lib.share pack $(or $(OUT),gm-lab-models.tar) --profile $(PROFILE)
+	$(BIN)/python -m gm_build.share pack $(or $(OUT),gm-lab-models.tar) --profile $(PROFILE)
 
 unpack:  ## Verify an archive of make pack and install it into $GM_CACHE_DIR: FROM=<file | https URL | hf://owner/repo> [SHA256=]
 	@test -n "$(FROM)" || { echo "error: say where the archive is: make unpack FROM=<file | https://... | hf://owner/repo>"; exit 2; }
-	$(BIN)/python -m gm_lib.share unpack "$(FROM)" $(if $(SHA256),--sha256 $(SHA256))
+	$(BIN)/python -m gm_build.share unpack "$(FROM)" $(if $(SHA256),--sha256 $(SHA256))
 
 student:  ## Write the student notebooks to student/: each exercise's solution replaced by nbgrader's `raise NotImplementedError()`
 	$(BIN)/python -m gm_lib.exercises student notebooks student

@@ -84,7 +84,7 @@ def main() -> None:
         build_cache(source, args.steps)
         print(f"built the cache in {time.perf_counter() - start:.1f} s: {_size(source) / 2**20:.1f} MiB")
 
-        from gm_lib.share import pack, unpack
+        from gm_build.share import pack, unpack
 
         start = time.perf_counter()
         packed = pack(archive, profile="default")

@@ -27,7 +27,8 @@ import torch
 from gm_lib.data import load_dataset
 from gm_lib.experiments.registry import all_models
 from gm_lib.precision import autocast, bf16_is_faster
-from gm_lib.train import TrainConfig, _Run, set_seed
+from gm_lib.train import _Run, set_seed
+from gm_lib.train_config import TrainConfig
 
 __all__ = ["FAMILIES", "VARIANTS", "measure_throughput", "main"]
 

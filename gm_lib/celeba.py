@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from gm_lib.cache import atomic_write
+from gm_lib.dataset_files import DatasetCorrupt, DatasetUnavailable
 from gm_lib.paths import cache_dir
 
 __all__ = ["CELEBA_CROP", "CELEBA_SIZE", "CELEBA_SPLITS", "CELEBA_FOLDER", "preprocess_celeba", "load_celeba"]
@@ -75,8 +76,6 @@ def load_celeba(root: Path, split: str, n: int | None = None) -> tuple[Tensor, T
         DatasetUnavailable: the image folder or the partition file is missing (the message says where to put them).
         DatasetCorrupt: a malformed partition line, a listed image missing or unreadable (each named).
     """
-    from gm_lib.data import DatasetCorrupt, DatasetUnavailable
-
     folder = root / CELEBA_FOLDER
     images_dir, partition = folder / _IMAGES, folder / _PARTITION
     if not (images_dir.is_dir() and partition.is_file()):
@@ -85,7 +84,7 @@ def load_celeba(root: Path, split: str, n: int | None = None) -> tuple[Tensor, T
             f"(unzip img_align_celeba.zip) and {_PARTITION} in {folder} (torchvision's CelebA layout) "
             "or point GM_DATA_DIR at a folder that has them"
         )
-    names = _split_names(partition, CELEBA_SPLITS[split], DatasetCorrupt)
+    names = _split_names(partition, CELEBA_SPLITS[split])
     if not names:
         raise DatasetCorrupt(f"{partition} lists no image for split {split!r} (code {CELEBA_SPLITS[split]}); "
                              "restore the original")
@@ -101,12 +100,12 @@ def load_celeba(root: Path, split: str, n: int | None = None) -> tuple[Tensor, T
     if cache.is_file():
         images = torch.load(cache, weights_only=True)
     else:
-        images = _decode_all(paths, DatasetCorrupt)
+        images = _decode_all(paths)
         atomic_write(cache, obj=images)
     return images, torch.zeros(len(images), dtype=torch.int64)
 
 
-def _split_names(partition: Path, code: int, corrupt: type[Exception]) -> list[str]:
+def _split_names(partition: Path, code: int) -> list[str]:
     """File names whose partition code is ``code``, in file order."""
     names = []
     for number, line in enumerate(partition.read_text().splitlines(), 1):
@@ -114,7 +113,8 @@ def _split_names(partition: Path, code: int, corrupt: type[Exception]) -> list[s
         if not fields:
             continue
         if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
-            raise corrupt(f"{partition}, line {number}: {line!r} is not '<file>.jpg <0|1|2>'; restore the original")
+            raise DatasetCorrupt(
+                f"{partition}, line {number}: {line!r} is not '<file>.jpg <0|1|2>'; restore the original")
         if int(fields[1]) == code:
             names.append(fields[0])
     return names
@@ -127,7 +127,7 @@ def _digest(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _decode_all(paths: list[Path], corrupt: type[Exception]) -> Tensor:
+def _decode_all(paths: list[Path]) -> Tensor:
     """Decode and preprocess every file, in order: uint8 ``(N, 3, 64, 64)``."""
     from PIL import Image, UnidentifiedImageError
 
@@ -136,7 +136,7 @@ def _decode_all(paths: list[Path], corrupt: type[Exception]) -> Tensor:
             with Image.open(path) as image:
                 return preprocess_celeba(image)
         except (OSError, UnidentifiedImageError, ValueError) as error:
-            raise corrupt(f"{path} cannot be read as a CelebA image ({error}); restore the original") from None
+            raise DatasetCorrupt(f"{path} cannot be read as a CelebA image ({error}); restore the original") from None
 
     workers = min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:

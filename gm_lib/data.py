@@ -30,6 +30,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from gm_lib.celeba import load_celeba  # JPEG decoding and its cache live in their own module
 from gm_lib.dataset_files import (  # the raw-file readers; their errors and constants are part of this API
     DOWNLOAD_TIMEOUT_S,
     STATIC_BINARIZATION_SEED,
@@ -247,8 +248,6 @@ def load_dataset(
 
     source = "train" if holdout else split  # a held-out validation split comes from the training file
     if name == "celeba":
-        from gm_lib.celeba import load_celeba  # JPEG decoding and its cache live in their own module
-
         images, labels = load_celeba(root, source, None if holdout else n)  # n: decode only what is used
     elif name == "svhn":
         images, labels = load_svhn(root, source, download)

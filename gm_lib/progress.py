@@ -3,7 +3,7 @@
 ``make report`` runs each notebook in a Jupyter kernel; whatever the kernel prints lands in the executed
 notebook, not on the user's terminal. So the library writes its current phase (``"training gan_svhn_dcgan"``,
 step 120 of 400) to a small JSON file named by ``$GM_PROGRESS_FILE``, and the runner
-(:mod:`gm_lib.report.progress`) polls it and draws one tqdm line. Without the variable (a notebook in
+(:mod:`gm_build.report.progress`) polls it and draws one tqdm line. Without the variable (a notebook in
 JupyterLab, a test) every call here is a no-op.
 
 Phases of a ``kind`` (``"training"``, ``"evaluation"``) also add their wall time to :func:`time_spent`, with or

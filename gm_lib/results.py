@@ -1,7 +1,7 @@
 """What a notebook records for the report: figures, tables, metrics, and their provenance.
 
 A notebook makes one :class:`Recorder`, registers what the report should show, and saves
-``<output_dir>/results.json`` at the end. The report (``python -m gm_lib.report``) reads only
+``<output_dir>/results.json`` at the end. The report (``python -m gm_build.report``) reads only
 that file and the figure files it names.
 
 results.json schema (``schema: 1``)::

@@ -37,8 +37,8 @@ from gm_lib.data import DataSpec
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.precision import select_device
-from gm_lib.train import TrainConfig, set_seed, train
-from gm_lib.train_config import CALL_FIELDS
+from gm_lib.train import set_seed, train
+from gm_lib.train_config import CALL_FIELDS, TrainConfig
 
 __all__ = ["training_code", "describe_run", "run_hash", "run_directory", "stale_reason", "unfinished_reason",
            "get_or_train", "load_model", "load_snapshots"]

@@ -44,7 +44,6 @@ import gm_lib
 from gm_lib.cache import remove_temp_files
 from gm_lib.checkpoint import (
     CHECKPOINT_NAME,
-    CheckpointError,
     History,
     capture_rng,
     check_same_run,
@@ -57,35 +56,10 @@ from gm_lib.checkpoint import (
 )
 from gm_lib.data import ImageDataset
 from gm_lib.models.base import GenerativeModel
-from gm_lib.precision import Precision, autocast, bf16_is_faster, resolve_precision, select_device
+from gm_lib.precision import autocast, select_device
 from gm_lib.train_config import TrainConfig
 
-__all__ = [
-    "Precision",
-    "TrainConfig",
-    "TrainingDiverged",
-    "CheckpointError",
-    "History",
-    "set_seed",
-    "select_device",
-    "bf16_is_faster",
-    "resolve_precision",
-    "train",
-    "evaluate",
-    "load_checkpoint",
-]
-
-_MOVED_TO_RUNS = ("get_or_train", "run_directory", "load_snapshots", "load_model", "run_hash")
-
-
-def __getattr__(name: str):
-    """``from gm_lib.train import get_or_train`` keeps working: :mod:`gm_lib.runs` imports this module, so its
-    names are looked up on first use rather than imported here."""
-    if name in _MOVED_TO_RUNS:
-        import gm_lib.runs
-
-        return getattr(gm_lib.runs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["TrainingDiverged", "set_seed", "train", "evaluate"]
 
 
 class TrainingDiverged(RuntimeError):

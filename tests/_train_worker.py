@@ -20,7 +20,8 @@ from torch import nn
 
 from gm_lib.data import DataSpec, ImageDataset
 from gm_lib.models.base import GenerativeModel
-from gm_lib.train import TrainConfig, set_seed, train
+from gm_lib.train import set_seed, train
+from gm_lib.train_config import TrainConfig
 
 __all__ = ["TinyConfig", "TinyModel", "random_dataset", "tiny_setup", "RESUME_CONFIG"]
 

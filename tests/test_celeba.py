@@ -122,9 +122,9 @@ def test_damaged_celeba_files_are_named(celeba_root):
 
 @pytest.mark.slow
 def test_notebook_04_on_synthetic_celeba_through_the_report_runner(tmp_path, monkeypatch):
+    from gm_build.report import main as report_main
+    from gm_build.report.run import check_kernel
     from gm_lib.metrics.inception import WEIGHTS_NAME, find_fid_weights
-    from gm_lib.report import main as report_main
-    from gm_lib.report.run import check_kernel
 
     check_kernel()
     try:
@@ -161,7 +161,7 @@ def test_notebook_04_on_synthetic_celeba_through_the_report_runner(tmp_path, mon
     for figure in results["figures"]:
         assert (tmp_path / "figures" / "wae_celeba" / figure["file"]).stat().st_size > 0
     # The report puts the paper's numbers beside ours, model by model.
-    from gm_lib.report.build import _fmt
+    from gm_build.report.build import _fmt
 
     text = (tmp_path / "reports" / "report.md").read_text()
     assert f"| VAE | 63 | 0.003 | {_fmt(metrics['fid/ae_celeba_vae'])} | 64 |" in text
@@ -169,9 +169,10 @@ def test_notebook_04_on_synthetic_celeba_through_the_report_runner(tmp_path, mon
 
 
 def test_published_celeba_numbers_sit_beside_the_run_even_when_not_run(tmp_path):
-    from gm_lib.report.build import ReportContext, render_markdown
-    from gm_lib.report.published import published_table
-    from gm_lib.report.run import Outcome, RunSpec
+    from gm_build.report.build import ReportContext, render_markdown
+    from gm_build.report.manifest import RunSpec
+    from gm_build.report.published import published_table
+    from gm_build.report.run import Outcome
 
     results = {"metrics": {"fid/ae_celeba_vae": 70.5, "sharpness/ae_celeba_vae": 0.002, "fid/real": 3.0},
                "metric_meta": {"fid/ae_celeba_vae": {"model": "VAE", "n": 2048},

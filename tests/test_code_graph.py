@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from gm_build.report import plan
 from gm_lib import code_graph
 from gm_lib.experiments import AUTOENCODER_MODELS, GAN_MODELS, autoencoder_runs, gan_runs, vae_bmnist_run
 from gm_lib.profiles import get_profile
-from gm_lib.report import plan
 from gm_lib.runs import run_hash, training_code
 
 PACKAGE = code_graph.PACKAGE
@@ -103,11 +103,10 @@ def test_names_resolve_through_package_reexports():
 
 
 def test_notebook_stamps_cover_their_chapter_and_not_the_report_builder():
-    from gm_lib.report.run import load_manifest
+    from gm_build.report.manifest import load_manifest
 
     executed = {spec.notebook for spec in load_manifest(PACKAGE.parent / "reports" / "manifest.yaml").runs}
     closures = {nb.stem: set(code_graph.module_closure(plan.notebook_modules(nb))) for nb in executed}
-    assert all(not any(m.startswith("report/") for m in modules) for modules in closures.values())
     assert "experiments/gans.py" in closures["03_wgan"]
     assert "experiments/gans.py" not in closures["01_vae_binarized_mnist"]
     assert "models/gan.py" not in closures["01_vae_binarized_mnist"]
@@ -130,6 +129,4 @@ def test_a_family_edit_reexecutes_only_the_notebook_that_trains_it(package_copy,
                for stem, extra in notebooks.items()}
     assert reasons["01_vae_binarized_mnist"] == [] and reasons["04_wae_vs_vae"] == []
     assert len(reasons["03_wgan"]) == 1 and "gan_fashion_mnist_wgan_gp-" in reasons["03_wgan"][0]
-    _edit_code(package_copy / "report" / "build.py")  # the builder: nothing re-executes
-    assert plan.stale_reasons(NOTEBOOKS / "01_vae_binarized_mnist.ipynb", params, folders["01_vae_binarized_mnist"],
-                              "results.json") == []
+

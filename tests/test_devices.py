@@ -2,7 +2,7 @@
 
 The model goes to ``torch.device("meta")``, the inputs stay on the CPU: meta stands in for any accelerator
 (no memory, no compute, only shapes and devices), so a missing ``.to(model.device)`` fails here exactly where
-it would fail on CUDA or MPS. The families are those of :func:`gm_lib.report.plan.report_runs`, so a family
+it would fail on CUDA or MPS. The families are those of :func:`gm_build.report.plan.report_runs`, so a family
 added to the report is tested without editing this file. With a GPU visible the same calls, and the helpers
 that bring results back to the CPU (which meta cannot), run on CUDA too.
 """
@@ -10,10 +10,10 @@ that bring results back to the CPU (which meta cannot), run on CUDA too.
 import pytest
 import torch
 
+from gm_build.report.plan import report_runs
 from gm_lib.evaluation import draw_samples
 from gm_lib.latent import encode_dataset, interpolate_latent, perturb_latent
 from gm_lib.metrics.likelihood import importance_sampled_log_likelihood, importance_weights
-from gm_lib.report.plan import report_runs
 
 META = torch.device("meta")
 # One model per distinct config the report trains (the same config on two datasets is one case).
@@ -103,8 +103,8 @@ def test_cpu_helpers_bring_cuda_results_back(name):
 
 @pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")])
 def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    from gm_build.report.manifest import resolve_device
     from gm_lib import precision
-    from gm_lib.report.run import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
@@ -114,8 +114,8 @@ def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
 
 
 def test_unavailable_or_unknown_devices_are_refused(monkeypatch):
+    from gm_build.report.manifest import resolve_device
     from gm_lib.precision import bf16_is_faster, select_device
-    from gm_lib.report.run import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
@@ -129,8 +129,8 @@ def test_unavailable_or_unknown_devices_are_refused(monkeypatch):
 
 
 def test_report_refuses_an_unavailable_device_in_one_line(monkeypatch, tmp_path, capsys):
+    from gm_build.report import cli as report
     from gm_lib.paths import repo_root
-    from gm_lib.report import cli as report
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     monkeypatch.setattr(report, "check_kernel", lambda kernel: None)

@@ -9,7 +9,7 @@ import torch
 from gm_lib.data import DataSpec
 from gm_lib.evaluation import cached, run_nll
 from gm_lib.experiments import Run
-from gm_lib.train import TrainConfig
+from gm_lib.train_config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_worker import TinyConfig  # noqa: E402

@@ -1,5 +1,5 @@
 """The explorers (gm_lib.explore) without a browser: what they draw changes with their controls, headless shows a
-static figure, clicks find the nearest point; and the first page's cache state (gm_lib.course)."""
+static figure, clicks find the nearest point; and the first page's cache state (gm_build.course)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from gm_build.course import cache_state, course_table
 from gm_lib import explore, toy
-from gm_lib.course import cache_state, course_table
 from gm_lib.models import VAEConfig, WAEConfig
 from gm_lib.paths import repo_root
 
@@ -126,9 +126,9 @@ def test_tsne_explorer_click_selects_the_nearest_point(images):
 
 def test_a_notebook_run_with_device_auto_finds_the_models_make_report_trained():
     """The runner passes the device resolved (``cpu``/``cuda``), the Lab the notebook's default ``auto``."""
+    from gm_build.report.manifest import resolve_device
     from gm_lib.experiments import gan_runs, vae_bmnist_run
     from gm_lib.profiles import get_profile
-    from gm_lib.report.run import resolve_device
 
     smoke, resolved = get_profile("smoke"), resolve_device("auto")
     assert vae_bmnist_run(smoke, device="auto").directory == vae_bmnist_run(smoke, device=resolved).directory

@@ -158,7 +158,8 @@ def test_domain_classifier_trains_through_the_engine_on_labels(tmp_path, mnist_r
     from gm_lib.checkpoint import CHECKPOINT_NAME
     from gm_lib.data import load_dataset
     from gm_lib.metrics.classifiers import Classifier, ClassifierConfig, evaluate_accuracy
-    from gm_lib.train import TrainConfig, set_seed, train
+    from gm_lib.train import set_seed, train
+    from gm_lib.train_config import TrainConfig
 
     data = load_dataset("mnist", "train", n=1024)
     set_seed(0)

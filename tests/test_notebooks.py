@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from gm_build.report import main as report_main
+from gm_build.report.manifest import load_manifest
 from gm_lib.paths import repo_root
-from gm_lib.report import main as report_main
-from gm_lib.report.run import load_manifest
 
 # The chapters; 00_start.ipynb is the Lab's first page (tests/test_explore.py), not a chapter of the report.
 NOTEBOOKS = sorted(p for p in (repo_root() / "notebooks").glob("*.ipynb") if not p.name.startswith("00_"))

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
+from gm_build.report.progress import RunDisplay, format_minutes
 from gm_lib import progress
-from gm_lib.report.progress import RunDisplay, format_minutes
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_report_time_split_sums_runs_and_flags_evaluation_costlier_than_training
     import json
     from types import SimpleNamespace
 
-    from gm_lib.report.timing import describe_time_split, time_split
+    from gm_build.report.timing import describe_time_split, time_split
 
     def outcome(name, status, training, evaluation, wall):
         folder = tmp_path / name
@@ -147,7 +147,7 @@ def test_report_time_split_sums_runs_and_flags_evaluation_costlier_than_training
 
 
 def test_the_guard_warning_projects_the_measured_rate():
-    from gm_lib.report.progress import guard_warning
+    from gm_build.report.progress import guard_warning
 
     state = {"phase": "training vae_bmnist", "total": 20_000, "done": 1_000, "started": 0.0, "time": 100.0,
              "unit": "step", "budget_s": 1_400.0}  # 0.1 s per step: 2,000 s needed, 1,400 s allowed

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from gm_build.report import main
+from gm_build.report.manifest import load_manifest
+from gm_build.report.plan import stamp
+from gm_build.report.run import _split_fix, check_kernel
 from gm_lib.paths import repo_root
 from gm_lib.profiles import PROFILES, Profile, get_profile
-from gm_lib.report import main
-from gm_lib.report.plan import stamp
-from gm_lib.report.run import _split_fix, check_kernel, load_manifest
 from gm_lib.results import Recorder, load_results
 
 FIXTURES = repo_root() / "tests" / "notebooks"
@@ -206,8 +207,8 @@ def test_recorder_save_leaves_exactly_the_figures_it_recorded(tmp_path: Path) ->
 
 
 def test_recorder_flags_a_truncated_training_run_and_the_report_shows_it(tmp_path: Path) -> None:
+    from gm_build.report.build import _training_lines
     from gm_lib.checkpoint import History
-    from gm_lib.report.build import _training_lines
 
     rec = Recorder(tmp_path / "out", "unit", get_profile("smoke"), seed=0)
     rec.training_run("DCGAN", History(wall_time=90.0, steps_done=1_000), target_steps=1_000)

@@ -9,9 +9,10 @@ from datetime import datetime
 
 import pytest
 
+from gm_build.report import main
+from gm_build.report.manifest import load_manifest
+from gm_build.report.run import check_kernel
 from gm_lib.paths import repo_root
-from gm_lib.report import main
-from gm_lib.report.run import check_kernel, load_manifest
 
 FIXTURE = repo_root() / "tests" / "notebooks" / "fixture_ok.ipynb"
 

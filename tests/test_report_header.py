@@ -1,6 +1,6 @@
 """What the report's header and summary claim: the machine each run computed on, and FID's bias and floor.
 
-Hand-made results.json files rendered by :func:`gm_lib.report.build.render_markdown` (no notebook runs); the CPU
+Hand-made results.json files rendered by :func:`gm_build.report.build.render_markdown` (no notebook runs); the CPU
 is read from fake ``/proc/cpuinfo`` files.
 """
 
@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from gm_build.report.build import ReportContext, render_markdown
+from gm_build.report.manifest import RunSpec
+from gm_build.report.run import Outcome, run_paths
 from gm_lib import machine
 from gm_lib.paths import repo_root
-from gm_lib.report.build import ReportContext, render_markdown
-from gm_lib.report.run import Outcome, RunSpec, run_paths
 from gm_lib.results import Recorder, load_results
 
 SPEC = RunSpec("gan_run", repo_root() / "notebooks" / "03_wgan.ipynb", {"dataset": "mnist"}, "A GAN run")
@@ -98,7 +99,7 @@ def test_the_report_says_fid_is_biased_upwards_and_the_floor_is_no_bound(tmp_pat
     assert "not a bound; a model can score below it" in md and "the best a model can score" not in md
 
 
-@pytest.mark.parametrize("path", ["gm_lib/report/build.py", "gm_lib/scoring.py", "gm_lib/metrics/fid.py",
+@pytest.mark.parametrize("path", ["gm_build/report/build.py", "gm_lib/scoring.py", "gm_lib/metrics/fid.py",
                                   "gm_lib/metrics/feature_distances.py", "notebooks/03_wgan.ipynb",
                                   "notebooks/04_wae_vs_vae.ipynb", "README.md"])
 def test_no_copy_of_the_wrong_sentences_is_left(path: str) -> None:

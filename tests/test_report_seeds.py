@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from gm_build.report import main, resolve_seeds
+from gm_build.report.build import ReportContext, render_markdown
+from gm_build.report.manifest import RunSpec
+from gm_build.report.run import Outcome, check_kernel, previous_outcome, run_paths
+from gm_build.report.seeds import Spread, compare_best, is_tie, merge_results, merge_table
 from gm_lib.paths import repo_root
 from gm_lib.profiles import PROFILES
-from gm_lib.report import main, resolve_seeds
-from gm_lib.report.build import ReportContext, render_markdown
-from gm_lib.report.run import Outcome, RunSpec, check_kernel, previous_outcome, run_paths
-from gm_lib.report.seeds import Spread, compare_best, is_tie, merge_results, merge_table
 from gm_lib.results import Recorder, load_results
 
 SPEC = RunSpec("gan_run", repo_root() / "notebooks" / "03_wgan.ipynb", {"dataset": "mnist"}, "A GAN run")

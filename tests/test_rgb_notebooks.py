@@ -19,11 +19,11 @@ import torch
 from matplotlib.image import imread
 from scipy.io import savemat
 
+from gm_build.report import main as report_main
+from gm_build.report.run import _split_fix
 from gm_lib.data import DatasetUnavailable, load_dataset
 from gm_lib.metrics import ensure_fid_weights
 from gm_lib.paths import data_root
-from gm_lib.report import main as report_main
-from gm_lib.report.run import _split_fix
 
 SIZES = {"train": 2_000, "test": 500}  # smoke uses 2,000 training and 500 test images
 

@@ -15,7 +15,7 @@ from gm_lib.data import DataSpec, ImageDataset
 from gm_lib.experiments import Run
 from gm_lib.metrics import FIDResult, sharpness
 from gm_lib.results import Recorder
-from gm_lib.train import TrainConfig
+from gm_lib.train_config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_worker import TinyConfig  # noqa: E402

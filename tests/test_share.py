@@ -1,4 +1,4 @@
-"""make pack / make unpack (gm_lib.share): tiny real runs travel, and a bad archive installs nothing.
+"""make pack / make unpack (gm_build.share): tiny real runs travel, and a bad archive installs nothing.
 
 The runs are trained for a few steps by gm_lib.runs.get_or_train on random 8x8 images (DataSpec.load is
 patched, so no dataset is needed) into a temporary GM_CACHE_DIR; downloads are served from 127.0.0.1 only,
@@ -23,13 +23,13 @@ import pytest
 import torch
 
 import gm_lib.runs as runs
+from gm_build.share import ArchiveRefused, pack, unpack
+from gm_build.share.__main__ import main as share_main
+from gm_build.share.sources import parse_hub_spec
 from gm_lib.cache import atomic_write
 from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from gm_lib.data import DataSpec
-from gm_lib.share import ArchiveRefused, pack, unpack
-from gm_lib.share.__main__ import main as share_main
-from gm_lib.share.sources import parse_hub_spec
-from gm_lib.train import TrainConfig
+from gm_lib.train_config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_worker import TinyConfig, random_dataset  # noqa: E402
@@ -172,7 +172,7 @@ def test_pack_writes_current_finished_runs_and_cached_results_with_a_manifest(pa
     again = pack(tmp_path / "again.tar", profile="smoke")  # deterministic: same cache, same bytes
     assert _sha(tmp_path / "again.tar") == _sha(packed.archive) == again.sha256
     assert set(again.skipped) == {"tiny_a-000000000000", *[p.name for p in (packed.cache / "runs").glob("tiny_unf*")]}
-    import gm_lib.share.__main__ as cli
+    import gm_build.share.__main__ as cli
 
     monkeypatch.setattr(cli, "_report_run_folders", lambda profile: set(packed.runs))  # the report's runs
     assert share_main(["pack", str(tmp_path / "cli.tar"), "--profile", "smoke"]) == 0
@@ -254,8 +254,8 @@ def test_a_run_whose_folder_is_not_its_key_is_listed_will_retrain_beside_the_cur
     shutil.copytree(next(iter(packed.runs.values())), renamed)
     monkeypatch.setenv("GM_CACHE_DIR", str(source))
     with monkeypatch.context() as patch:
-        patch.setattr("gm_lib.share.packing.stale_reason", lambda run_dir: None)  # a packer that calls it current
-        patch.setattr("gm_lib.share.packing.unfinished_reason", lambda run_dir: None)
+        patch.setattr("gm_build.share.packing.stale_reason", lambda run_dir: None)  # a packer that calls it current
+        patch.setattr("gm_build.share.packing.unfinished_reason", lambda run_dir: None)
         pack(tmp_path / "mixed.tar")
     monkeypatch.setenv("GM_CACHE_DIR", str(cache))
     assert share_main(["unpack", str(tmp_path / "mixed.tar"), "--no-progress"]) == 0

@@ -16,19 +16,19 @@ import torch
 import gm_lib.precision as precision
 import gm_lib.runs as runs
 import gm_lib.train as engine
-from gm_lib.checkpoint import CHECKPOINT_NAME, History, atomic_write, decode_config, encode_config
-from gm_lib.data import DataSpec
-from gm_lib.train import (
+from gm_lib.cache import atomic_write
+from gm_lib.checkpoint import (
+    CHECKPOINT_NAME,
     CheckpointError,
-    TrainConfig,
-    TrainingDiverged,
-    get_or_train,
+    History,
+    decode_config,
+    encode_config,
     load_checkpoint,
-    load_model,
-    run_hash,
-    set_seed,
-    train,
 )
+from gm_lib.data import DataSpec
+from gm_lib.runs import get_or_train, load_model, run_hash
+from gm_lib.train import TrainingDiverged, set_seed, train
+from gm_lib.train_config import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_worker import RESUME_CONFIG, TinyConfig, random_dataset, tiny_setup  # noqa: E402
@@ -260,7 +260,7 @@ def test_get_or_train_config_change_gives_new_run_dir_and_force_retrains(tmp_pat
     get_or_train("tiny", TinyConfig(shape=(1, 28, 28), hidden=4), spec, SMALL, progress=False)
     assert len(list((tmp_path / "runs").iterdir())) == 2
     calls = []
-    monkeypatch.setattr(runs, "train", lambda *a, **k: calls.append(k) or engine.History())
+    monkeypatch.setattr(runs, "train", lambda *a, **k: calls.append(k) or History())
     get_or_train("tiny", TinyConfig(shape=(1, 28, 28)), spec, SMALL, force=True, progress=False)
     assert len(calls) == 1 and os.listdir(tmp_path / "runs")
 
@@ -271,7 +271,7 @@ def test_snapshots_hold_the_weights_of_their_step(tmp_path):
     model, data = tiny_setup()
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     train(model, data, config, tmp_path, progress=False)
-    snapshots = engine.load_snapshots(tmp_path, device="cpu")
+    snapshots = runs.load_snapshots(tmp_path, device="cpu")
     assert [step for step, _ in snapshots] == [0, 3, 6, 8]
     assert _same_weights(snapshots[0][1].state_dict(), initial)
     assert _same_weights(snapshots[-1][1].state_dict(), model.state_dict())

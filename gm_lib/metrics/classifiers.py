@@ -21,7 +21,8 @@ from gm_lib.cache import key_digest, load_or_compute, load_torch
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.progress import phase
-from gm_lib.train import TrainConfig, set_seed, train
+from gm_lib.train import set_seed, train
+from gm_lib.train_config import TrainConfig
 
 __all__ = [
     "ClassifierConfig",

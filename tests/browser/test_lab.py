@@ -31,8 +31,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from gm_build.report.manifest import load_manifest, resolve_device
 from gm_lib.paths import repo_root
-from gm_lib.report.run import load_manifest, resolve_device
 
 pytestmark = pytest.mark.browser
 
@@ -104,9 +104,9 @@ def smoke_report(chromium, tmp_path_factory) -> Path:
     """A smoke report built into a temporary folder: warms the checkpoint cache and gives a current report.html."""
     root = tmp_path_factory.mktemp("smoke")
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(repo_root()), os.environ.get("PYTHONPATH", "")])}
-    subprocess.run([sys.executable, "-m", "gm_lib.report", "--profile", "smoke", "--reports-dir", str(root / "reports"),
-                    "--figures-dir", str(root / "figures")], cwd=repo_root(), env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "gm_build.report", "--profile", "smoke",
+                    "--reports-dir", str(root / "reports"), "--figures-dir", str(root / "figures")],
+                   cwd=repo_root(), env=env, check=True, stdout=subprocess.DEVNULL)
     return root / "reports"
 
 

@@ -1,4 +1,4 @@
-"""``python -m gm_lib.share pack OUT [--profile P]`` and ``python -m gm_lib.share unpack FROM`` (``make pack`` /
+"""``python -m gm_build.share pack OUT [--profile P]`` and ``python -m gm_build.share unpack FROM`` (``make pack`` /
 ``make unpack``). A refused archive prints one ``error:`` line and exits 1, with nothing installed."""
 
 from __future__ import annotations
@@ -8,17 +8,17 @@ import os
 import sys
 import time
 
-from gm_lib.share.manifest import ArchiveRefused
-from gm_lib.share.packing import pack
-from gm_lib.share.unpacking import UnpackReport, unpack
+from gm_build.share.manifest import ArchiveRefused
+from gm_build.share.packing import pack
+from gm_build.share.unpacking import UnpackReport, unpack
 
 
 def _report_run_folders(profile: str) -> set[str]:
     """The run folders ``make report PROFILE=profile`` uses, at each of the profile's seeds from the manifest's."""
+    from gm_build.report.manifest import load_manifest, resolve_device
+    from gm_build.report.plan import report_runs
     from gm_lib.paths import repo_root
     from gm_lib.profiles import PROFILES
-    from gm_lib.report.plan import report_runs
-    from gm_lib.report.run import load_manifest, resolve_device
 
     first, device = load_manifest(repo_root() / "reports" / "manifest.yaml").seed, resolve_device("auto")
     return {run.directory.name for seed in range(first, first + PROFILES[profile].seeds)
@@ -55,7 +55,7 @@ def _print_unpack(report: UnpackReport, source: str, seconds: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gm_lib.share", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m gm_build.share", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     pack_parser = commands.add_parser("pack", help="write the archive of this commit's trained runs")
     pack_parser.add_argument("out", help="archive to write (.tar; .tar.gz compresses)")

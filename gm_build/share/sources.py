@@ -1,6 +1,6 @@
 """Where ``make unpack FROM=...`` gets the archive: a local file, an ``https://`` URL, or ``hf://owner/repo``.
 
-Downloads only fetch bytes; what they fetched is verified by :mod:`gm_lib.share.unpacking` like a local file.
+Downloads only fetch bytes; what they fetched is verified by :mod:`gm_build.share.unpacking` like a local file.
 A URL is streamed with urllib into a temporary file inside the cache (same filesystem as the install); a
 Hub archive goes through ``huggingface_hub`` (optional extra ``hub``) into the Hub's own download cache.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from gm_lib.share.manifest import HUB_FILENAME, ArchiveRefused
+from gm_build.share.manifest import HUB_FILENAME, ArchiveRefused
 
 __all__ = ["fetch_archive", "download_url", "download_hub", "parse_hub_spec"]
 
@@ -63,7 +63,7 @@ def download_url(url: str, dest: Path, progress: bool = True) -> Path:
 def parse_hub_spec(spec: str) -> tuple[str, str, str, str | None]:
     """``hf://[datasets/]owner/repo[/path/in/repo.tar][@revision]`` as ``(repo_id, filename, repo_type, revision)``.
 
-    The file defaults to :data:`~gm_lib.share.manifest.HUB_FILENAME`, the repository type to ``model``.
+    The file defaults to :data:`~gm_build.share.manifest.HUB_FILENAME`, the repository type to ``model``.
 
     Raises:
         ArchiveRefused: no ``owner/repo`` in ``spec``.

@@ -32,7 +32,7 @@ _CHUNK = 1 << 20
 class ArchiveRefused(RuntimeError):
     """An archive (or its download) failed verification; the one-line message says what and how to fix it.
 
-    Nothing was installed: :func:`gm_lib.share.unpack` verifies every member before it moves any into place.
+    Nothing was installed: :func:`gm_build.share.unpack` verifies every member before it moves any into place.
     """
 
 
@@ -68,7 +68,7 @@ def sha256_file(path: Path) -> tuple[str, int]:
 
 
 def check_manifest(manifest: object) -> dict:
-    """The manifest, once its shape is what :func:`gm_lib.share.pack` writes.
+    """The manifest, once its shape is what :func:`gm_build.share.pack` writes.
 
     Raises:
         ArchiveRefused: not a gm-lab manifest, another format version, or a malformed entry.

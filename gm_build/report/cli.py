@@ -1,6 +1,6 @@
 """The ``make report`` command line: parse the arguments, run (or plan) the notebooks, build the report.
 
-See :mod:`gm_lib.report` for the usage.
+See :mod:`gm_build.report` for the usage.
 """
 
 from __future__ import annotations
@@ -12,36 +12,34 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gm_build.report.build import ReportContext, write_report
+from gm_build.report.cluster import EXECUTORS
+from gm_build.report.manifest import RunSpec, load_manifest, resolve_device, run_parameters
+from gm_build.report.plan import ModelPlan, format_plan, model_plans, notebook_runs, stale_reasons
+from gm_build.report.progress import format_minutes
+from gm_build.report.run import (
+    KERNEL,
+    Outcome,
+    check_kernel,
+    describe,
+    execute_run,
+    expected_seconds,
+    previous_outcome,
+    run_paths,
+)
+from gm_build.report.timing import describe_time_split
 from gm_lib.data import DatasetUnavailable, load_dataset
 from gm_lib.paths import repo_root
 from gm_lib.profiles import PROFILES
-from gm_lib.report.build import ReportContext, write_report
-from gm_lib.report.cluster import EXECUTORS
-from gm_lib.report.plan import ModelPlan, format_plan, model_plans, notebook_runs, stale_reasons
-from gm_lib.report.progress import format_minutes
-from gm_lib.report.run import (
-    KERNEL,
-    Outcome,
-    RunSpec,
-    check_kernel,
-    execute_run,
-    expected_seconds,
-    load_manifest,
-    previous_outcome,
-    resolve_device,
-    run_parameters,
-    run_paths,
-)
-from gm_lib.report.timing import describe_time_split
 from gm_lib.results import RESULTS_FILE, git_commit
 
-__all__ = ["main", "parse_args", "resolve_seeds", "describe", "print_plan"]
+__all__ = ["main", "parse_args", "resolve_seeds", "print_plan"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The CLI above; paths default to the repository's reports/ and figures/."""
     root = repo_root()
-    parser = argparse.ArgumentParser(prog="python -m gm_lib.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gm_build.report", description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=["smoke", "default", "full"], default="default")
     parser.add_argument("--manifest", type=Path, default=root / "reports" / "manifest.yaml")
     parser.add_argument("--only", nargs="+", metavar="RUN", help="run names to execute (others: earlier results)")
@@ -209,8 +207,8 @@ def _run_locally(
 def _run_on_cluster(
     specs: list[RunSpec], seeds: list[int], run_kwargs: dict, args: argparse.Namespace,
 ) -> dict[tuple[str, int], Outcome]:
-    """Each run and seed as one submitit job (Slurm, or submitit's local executor); see :mod:`gm_lib.report.cluster`."""
-    from gm_lib.report.cluster import submit_runs
+    """Each run and seed as one submitit job (Slurm, or submitit's local executor): :mod:`gm_build.report.cluster`."""
+    from gm_build.report.cluster import submit_runs
 
     options = {"timeout_min": args.slurm_timeout_min, "gpus_per_node": args.slurm_gpus,
                "cpus_per_task": args.slurm_cpus, "slurm_partition": args.slurm_partition}
@@ -221,16 +219,3 @@ def _run_on_cluster(
                        seeds=seeds, echo=lambda line: print(line, flush=True))
 
 
-def describe(outcome: Outcome) -> str:
-    """One terminal line for a run's outcome."""
-    wall = f" ({outcome.wall_time_s:.1f} s)" if outcome.wall_time_s is not None else ""
-    if outcome.status == "unavailable":
-        return f"NOT RUN (data unavailable): {outcome.reason}. Fix: {outcome.fix}"
-    if outcome.status == "failed":
-        where = f" in {outcome.cell}" if outcome.cell else ""
-        kept = f"; partial output kept in {outcome.executed}" if outcome.executed else ""
-        return f"FAILED{where}{wall}: {outcome.reason}{kept}"
-    if outcome.status == "cached":
-        took = f", it took {outcome.wall_time_s:.1f} s" if outcome.wall_time_s is not None else ""
-        return f"unchanged since its last run{took}: not re-executed (--force re-runs it)"
-    return f"ok{wall}"

@@ -1,10 +1,10 @@
-"""``make unpack``: verify an archive of :func:`gm_lib.share.pack` completely, then install it into the cache.
+"""``make unpack``: verify an archive of :func:`gm_build.share.pack` completely, then install it into the cache.
 
 Verification happens in a temporary folder inside ``$GM_CACHE_DIR`` (same filesystem, so installing is a
 rename): every member must be a regular file at a plain path under ``runs/`` or a cached-results folder
 (no absolute path, ``..``, link or device), the members must be exactly the manifest's files, each with its
 size and sha256, and every ``.pt`` file must load with ``torch.load(weights_only=True)``. Any failure raises
-:class:`~gm_lib.share.manifest.ArchiveRefused` with one line saying what and how to fix it, and the cache is
+:class:`~gm_build.share.manifest.ArchiveRefused` with one line saying what and how to fix it, and the cache is
 left byte-identical. Then each run whose key is current for this code (:func:`gm_lib.runs.stale_reason`) is
 moved into ``runs/``; the others are reported as "will retrain" with the reason and not installed.
 """
@@ -22,12 +22,12 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gm_build.share.manifest import MANIFEST_NAME, ArchiveRefused, check_manifest, check_member_path, sha256_file
+from gm_build.share.sources import fetch_archive
 from gm_lib.cache import load_torch
 from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from gm_lib.paths import cache_dir
 from gm_lib.runs import stale_reason, unfinished_reason
-from gm_lib.share.manifest import MANIFEST_NAME, ArchiveRefused, check_manifest, check_member_path, sha256_file
-from gm_lib.share.sources import fetch_archive
 
 __all__ = ["UnpackReport", "unpack", "extract_verified"]
 

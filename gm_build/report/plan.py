@@ -54,8 +54,8 @@ def report_runs(profile: str, seed: int = 0, device: str = "auto", manifest: Pat
     """Every model run the report trains, by cache name, over every run of the manifest (01's VAE, 03's models and
     04's on each dataset the manifest names; 05 reuses 01's and 04's). Tests that must hold for every family loop
     over it, so a family added to a chapter registry or a dataset added to the manifest is tested without edits."""
+    from gm_build.report.manifest import load_manifest, run_parameters
     from gm_lib.paths import repo_root
-    from gm_lib.report.run import load_manifest, run_parameters
 
     runs = {}
     for spec in load_manifest(manifest or repo_root() / "reports" / "manifest.yaml").runs:

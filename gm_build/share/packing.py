@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import gm_lib
+from gm_build.share.manifest import FORMAT, MANIFEST_NAME, VERSION, check_member_path, sha256_file
 from gm_lib.cache import atomic_write
 from gm_lib.paths import CACHED_RESULTS, cache_dir
 from gm_lib.runs import stale_reason, unfinished_reason
-from gm_lib.share.manifest import FORMAT, MANIFEST_NAME, VERSION, check_member_path, sha256_file
 
 __all__ = ["PackReport", "pack", "packable_runs", "unfinished_reason"]
 
@@ -125,7 +125,7 @@ def pack(out: str | Path, profile: str = "default", only: set[str] | None = None
     ``out`` ending in ``.gz`` / ``.tgz`` is gzip-compressed (checkpoints shrink little; plain tar by default).
 
     Raises:
-        ArchiveRefused: a cache file has a name that :func:`gm_lib.share.unpack` would refuse.
+        ArchiveRefused: a cache file has a name that :func:`gm_build.share.unpack` would refuse.
     """
     out, cache_root = Path(out), cache_dir(create=False)
     run_dirs, skipped = packable_runs(cache_root, only)

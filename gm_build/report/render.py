@@ -1,7 +1,7 @@
 """How the report is written out: small Markdown helpers, then Markdown → HTML (mistune) → PDF (WeasyPrint).
 
 Markdown → HTML with mistune (already a dependency of nbconvert); HTML → PDF with WeasyPrint (pure Python over the
-system's Pango). :mod:`gm_lib.report.build` decides what the report says; this module only how it is rendered.
+system's Pango). :mod:`gm_build.report.build` decides what the report says; this module only how it is rendered.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Markdown → HTML with mistune (already a dependency of nbconvert); HTML → PDF
 folder, so the same ``report.md``/``report.html`` show them in place and WeasyPrint embeds them.
 
 With several seeds the runner hands over one outcome per run and seed; each run's results.json files are
-merged by :func:`gm_lib.report.seeds.merge_results` (numbers as mean ± sd over the seeds, figures and notes
+merged by :func:`gm_build.report.seeds.merge_results` (numbers as mean ± sd over the seeds, figures and notes
 of the first seed), and the summary says which of its rankings are ties within the seed spread.
 """
 
@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gm_lib.machine import machine_summary
-from gm_lib.report.published import published_table
-from gm_lib.report.render import (
+from gm_build.report.published import published_table
+from gm_build.report.render import (
     anchor,
     format_seconds,
     html_to_pdf,
@@ -28,8 +27,9 @@ from gm_lib.report.render import (
     relative_path,
     short_commit,
 )
-from gm_lib.report.run import Outcome
-from gm_lib.report.seeds import Spread, merge_results, seeds_paragraph, ties_paragraph
+from gm_build.report.run import Outcome
+from gm_build.report.seeds import Spread, merge_results, seeds_paragraph, ties_paragraph
+from gm_lib.machine import machine_summary
 from gm_lib.results import RESULTS_FILE, load_results
 
 __all__ = ["ReportContext", "SUMMARY_KINDS", "write_report", "render_markdown", "markdown_to_html", "html_to_pdf"]

@@ -8,7 +8,7 @@ executes each run once per seed into ``<figures>/<run>/seed<k>/`` and ``<reports
 (:func:`run_paths`); with one seed the paths above stay.
 
 Outcomes: ``ok``; ``cached`` (skipped: notebook file, parameters, the gm_lib modules its cells import and its
-models' cache keys unchanged since a successful run whose results.json is still there, :mod:`gm_lib.report.plan`;
+models' cache keys unchanged since a successful run whose results.json is still there, :mod:`gm_build.report.plan`;
 ``--force`` re-runs); ``unavailable`` (the
 notebook raised ``gm_lib.data.DatasetUnavailable``: reported as not run, with reason and fix, and no
 other dataset is substituted); ``failed`` (any other exception: named by notebook and cell);
@@ -21,60 +21,32 @@ import json
 import re
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from gm_build.report.manifest import RunSpec, run_parameters
+from gm_build.report.plan import STAMP_FILE, stale_reasons, stamp
+from gm_build.report.progress import ENGINE, RunDisplay
 from gm_lib.cache import atomic_write
-from gm_lib.paths import repo_root
-from gm_lib.report.plan import STAMP_FILE, stale_reasons, stamp
-from gm_lib.report.progress import ENGINE, RunDisplay
 from gm_lib.results import RESULTS_FILE
 
 __all__ = [
     "KERNEL",
-    "RunSpec",
-    "Manifest",
     "Outcome",
-    "load_manifest",
     "check_kernel",
-    "resolve_device",
     "run_paths",
     "execute_run",
     "expected_seconds",
     "previous_outcome",
-    "run_parameters",
 ]
 
 KERNEL = "gm-lab"
 Status = Literal["ok", "cached", "unavailable", "failed", "not_selected"]
-_RESERVED = ("profile", "seed", "device", "precision", "output_dir", "run_name")
 # ipykernel warns on every start that its local TCP sockets are unencrypted; the kernel runs on this
 # machine for this user only, so the warning is noise on the report's terminal. Errors still show.
 _QUIET_KERNEL = ["--IPKernelApp.log_level=ERROR"]
 _DEFAULT_FIX = "make the dataset's files available under GM_DATA_DIR (see README, Data) and run `make report` again"
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One manifest entry: a notebook executed once with fixed parameters into ``figures/<name>/``."""
-
-    name: str
-    notebook: Path
-    parameters: dict[str, Any] = field(default_factory=dict)
-    title: str | None = None
-    minutes: dict[str, float] = field(default_factory=dict)  # expected wall time per profile, for the display
-    after: tuple[str, ...] = ()  # runs whose models this one loads from the cache (cluster jobs wait for them)
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The runs in dependency order, and the default seed."""
-
-    runs: tuple[RunSpec, ...]
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,38 +68,6 @@ class Outcome:
     seed: int | None = None
 
 
-def load_manifest(path: str | Path) -> Manifest:
-    """Read a manifest YAML (``seed`` and a list ``runs`` of {name, notebook, title?, parameters?, minutes?, after?}).
-
-    Relative notebook paths are taken from the repository root. Raises ValueError naming the entry at fault.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"manifest {path} not found: pass --manifest reports/manifest.yaml (or another YAML)")
-    data = yaml.safe_load(path.read_text()) or {}
-    runs, names = [], set()
-    for i, entry in enumerate(data.get("runs") or []):
-        if not isinstance(entry, dict) or not {"name", "notebook"} <= set(entry):
-            raise ValueError(f"{path}: runs[{i}] needs 'name' and 'notebook' keys, got {entry!r}")
-        params = dict(entry.get("parameters") or {})
-        clash = sorted(set(params) & set(_RESERVED))
-        if clash or entry["name"] in names:
-            problem = f"sets reserved parameter(s) {clash}" if clash else "repeats a run name"
-            raise ValueError(f"{path}: run {entry['name']!r} {problem}; the runner sets {list(_RESERVED)} itself")
-        notebook = Path(entry["notebook"])
-        notebook = notebook if notebook.is_absolute() else repo_root() / notebook
-        minutes = {str(k): float(v) for k, v in (entry.get("minutes") or {}).items()}
-        after = tuple(str(name) for name in entry.get("after") or ())
-        unknown = sorted(set(after) - names)
-        if unknown:
-            raise ValueError(f"{path}: run {entry['name']!r} is 'after' {unknown}, which are not listed before it")
-        names.add(entry["name"])
-        runs.append(RunSpec(str(entry["name"]), notebook, params, entry.get("title"), minutes, after))
-    if not runs:
-        raise ValueError(f"{path}: no runs listed under 'runs:'")
-    return Manifest(tuple(runs), int(data.get("seed", 0)))
-
-
 def check_kernel(kernel: str = KERNEL) -> None:
     """Fail clearly unless ``kernel`` is registered and runs this very Python environment (the .venv)."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -139,14 +79,6 @@ def check_kernel(kernel: str = KERNEL) -> None:
     python = Path(spec.argv[0])
     if python.is_absolute() and not python.absolute().is_relative_to(Path(sys.prefix).absolute()):
         raise RuntimeError(f"kernel {kernel!r} runs {python}, not this environment ({sys.prefix}): run `make setup`")
-
-
-def resolve_device(device: str) -> str:
-    """The device name the notebooks get: :func:`gm_lib.precision.select_device` of ``device`` as a string
-    (``auto`` becomes ``cuda``, then ``mps``, then ``cpu``; an unavailable or unknown device raises there)."""
-    from gm_lib.precision import select_device
-
-    return str(select_device(device))
 
 
 def run_paths(name: str, seed: int, figures_dir: Path, reports_dir: Path, per_seed: bool) -> tuple[Path, Path]:
@@ -217,14 +149,6 @@ def _execute(
             return Outcome(spec, "failed", output_dir, executed, outcome.wall_time_s, reason, "call Recorder.save()")
         atomic_write(output_dir / STAMP_FILE, json.dumps(started_from, indent=1).encode())
     return outcome
-
-
-def run_parameters(spec: RunSpec, *, profile: str, seed: int, device: str, precision: str,
-                   output_dir: Path) -> dict[str, Any]:
-    """The papermill parameters of ``spec`` at ``seed``: the runner's own (:data:`_RESERVED`) and the manifest's."""
-    params = {"profile": profile, "seed": seed, "device": device, "precision": precision,
-              "output_dir": str(output_dir), "run_name": spec.name}
-    return params | spec.parameters
 
 
 def expected_seconds(spec: RunSpec, profile: str, output_dir: Path) -> float | None:
@@ -318,3 +242,18 @@ def _recorded_wall_time(output_dir: Path) -> float | None:
         return float(json.loads((output_dir / RESULTS_FILE).read_text())["wall_time_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def describe(outcome: Outcome) -> str:
+    """One terminal line for a run's outcome."""
+    wall = f" ({outcome.wall_time_s:.1f} s)" if outcome.wall_time_s is not None else ""
+    if outcome.status == "unavailable":
+        return f"NOT RUN (data unavailable): {outcome.reason}. Fix: {outcome.fix}"
+    if outcome.status == "failed":
+        where = f" in {outcome.cell}" if outcome.cell else ""
+        kept = f"; partial output kept in {outcome.executed}" if outcome.executed else ""
+        return f"FAILED{where}{wall}: {outcome.reason}{kept}"
+    if outcome.status == "cached":
+        took = f", it took {outcome.wall_time_s:.1f} s" if outcome.wall_time_s is not None else ""
+        return f"unchanged since its last run{took}: not re-executed (--force re-runs it)"
+    return f"ok{wall}"

@@ -20,7 +20,7 @@ def time_split(outcomes: Iterable) -> tuple[dict[str, float], int, int]:
     """Minutes per kind (``PHASE_KINDS`` plus ``"other"`` and ``"total"``) over runs that have a results.json.
 
     Args:
-        outcomes: :class:`gm_lib.report.run.Outcome` objects (``status``, ``output_dir``, ``wall_time_s``: the
+        outcomes: :class:`gm_build.report.run.Outcome` objects (``status``, ``output_dir``, ``wall_time_s``: the
             runner's measured seconds, else the notebook's own ``wall_time_s`` is used).
 
     Returns:

@@ -2,7 +2,7 @@
 
 A chapter is one run of ``reports/manifest.yaml``. Its models are the runs its notebook trains (or, for 05,
 loads), and whether each is trained here is what ``make report PLAN=1`` says of it
-(:func:`gm_lib.report.plan.model_plans`: a finished checkpoint under the key the current code computes).
+(:func:`gm_build.report.plan.model_plans`: a finished checkpoint under the key the current code computes).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 
 __all__ = ["cache_state", "course_table"]
 
-# A model's state from make report PLAN=1's plan (gm_lib.report.plan.model_plans): the one code that decides it.
+# A model's state from make report PLAN=1's plan (gm_build.report.plan.model_plans): the one code that decides it.
 _STATES = {"cached": "trained", "train": "missing"}
 
 
@@ -28,9 +28,9 @@ def cache_state(profile: str = "default", seed: int = 0, device: str = "auto",
         one dict per run: ``run``, ``notebook``, ``title``, ``models`` (label -> state), ``trained`` (count),
         ``total`` (count) and ``cold_min`` (the manifest's measured minutes at ``profile``, None if unmeasured).
     """
+    from gm_build.report.manifest import load_manifest, resolve_device, run_parameters
+    from gm_build.report.plan import model_plans
     from gm_lib.paths import repo_root
-    from gm_lib.report.plan import model_plans
-    from gm_lib.report.run import load_manifest, resolve_device, run_parameters
 
     spec_list = load_manifest(manifest or repo_root() / "reports" / "manifest.yaml").runs
     device = resolve_device(device)

@@ -2,8 +2,8 @@
 
 When one machine is not enough (the ``full`` profile, several seeds or datasets), the runs go to the
 cluster's own scheduler rather than to one of ours: submitit (https://github.com/facebookincubator/submitit)
-pickles :func:`gm_lib.report.run.execute_run` with its arguments, ``sbatch``-es it and hands back the
-:class:`~gm_lib.report.run.Outcome`. The jobs write where a local run writes — figures, executed notebooks
+pickles :func:`gm_build.report.run.execute_run` with its arguments, ``sbatch``-es it and hands back the
+:class:`~gm_build.report.run.Outcome`. The jobs write where a local run writes — figures, executed notebooks
 and the checkpoint cache (``$GM_CACHE_DIR``) — so those must be on the cluster's shared file system, as is
 the repository with its ``.venv``; the runner passes ``GM_DATA_DIR`` and ``GM_CACHE_DIR`` to every job
 explicitly. A run waits for the runs named in its manifest ``after:`` list at the same seed (05 reuses the
@@ -23,8 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from gm_build.report.manifest import RunSpec, resolve_device
+from gm_build.report.run import Outcome, describe, execute_run, run_paths
 from gm_lib.paths import cache_dir, data_root
-from gm_lib.report.run import Outcome, RunSpec, execute_run, resolve_device, run_paths
 
 __all__ = ["EXECUTORS", "submit_runs"]
 
@@ -84,7 +85,6 @@ def _label(name: str, seed: int, seeds: list[int]) -> str:
 def _collect(
     specs: list[RunSpec], jobs: dict[tuple[str, int], Any], run_kwargs: dict[str, Any], seeds: list[int], echo,
 ) -> dict[tuple[str, int], Outcome]:
-    from gm_lib.report.cli import describe
 
     outcomes: dict[tuple[str, int], Outcome] = {}
     pending = dict(jobs)
