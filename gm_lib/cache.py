@@ -132,18 +132,28 @@ def dump_npz(value: dict[str, np.ndarray], handle: BinaryIO) -> None:
 
 
 def load_or_compute(path: str | os.PathLike, compute: Callable[[], T], *, load: Callable[[Path], T] = _load_json,
-                    dump: Callable[[T, BinaryIO], None] = _dump_json, force: bool = False) -> T:
+                    dump: Callable[[T, BinaryIO], None] = _dump_json, force: bool = False,
+                    code: Sequence[str] = ()) -> T:
     """The value cached at ``path`` (name it with :func:`key_digest`), or ``compute()`` written there and returned.
 
     Args:
         compute: makes the value (JSON-able with the default ``load`` / ``dump``).
         load: reads the file back; ``dump(value, handle)`` writes it (through :func:`atomic_write`).
         force: recompute and overwrite even when the file exists.
+        code: the roots the key's code came from (as given to :func:`key_digest`); checked before writing.
+
+    Raises:
+        gm_lib.code_graph.CodeChanged: a module of ``code`` changed on disk since this process imported it (the
+            value was computed by code the key no longer names): nothing is written.
     """
     path = Path(path)
     if path.is_file() and not force:
         return load(path)
+    from gm_lib.code_graph import check_current, code_digests  # as in key_digest
+
+    keyed = code_digests(code) if code else {}  # the code the key names (taken before compute() imports more)
     value = compute()
+    check_current(keyed)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write=lambda handle: dump(value, handle))
     return value

@@ -43,6 +43,7 @@ from gm_lib.paths import data_root
 
 __all__ = [
     "DATASETS",
+    "READERS",
     "STATIC_BINARIZATION_SEED",
     "DatasetUnavailable",
     "DatasetCorrupt",
@@ -63,6 +64,16 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "fashion_mnist": ("train", "test"),
     "svhn": ("train", "test"),
     "celeba": ("train", "valid", "test"),  # the official partition: 162,770 / 19,867 / 19,962
+}
+
+# The module that reads each dataset's files: a run's cache key covers its own dataset's reader and not the
+# others' (gm_lib.runs.training_code), so a CelebA edit retrains no MNIST model.
+READERS: dict[str, str] = {
+    "mnist": "gm_lib.dataset_files",
+    "binarized_mnist": "gm_lib.dataset_files",
+    "fashion_mnist": "gm_lib.dataset_files",
+    "svhn": "gm_lib.dataset_files",
+    "celeba": "gm_lib.celeba",
 }
 
 @dataclass(frozen=True)

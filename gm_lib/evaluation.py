@@ -63,7 +63,7 @@ def cached(run: Run, key: dict, compute: Callable[[], dict], model: torch.nn.Mod
     if isinstance(model, torch.nn.Module):
         key = {**key, "weights": weights_digest(model)}
     path = run.directory / "metrics" / f"{key_digest(key, SCORES_CODE)}.json"
-    return load_or_compute(path, lambda: {"key": key, "value": compute()})["value"]
+    return load_or_compute(path, lambda: {"key": key, "value": compute()}, code=SCORES_CODE)["value"]
 
 
 def draw_samples(model, n: int, seed: int) -> Tensor:

@@ -2,9 +2,10 @@
 
 A run is named ``<name>-<hash12>`` where the hash covers the model config (class and fields), the
 data, the training config (``precision="auto"`` resolved first, so the name says what it trains
-at) and the code of every gm_lib module the trained model depends on: the closure of the imports of
-the model's own module(s) and of this one (the engine, the data readers), :func:`training_code`. A module
-the run does not import never changes its name; an edit of one it imports does.
+at) and the code that computes its weights: the import closure of the model's own module(s), of the
+training engine and of its dataset's reader, :func:`training_code`, as this process imported it. Plumbing
+(this module, checkpoints, progress, paths: :data:`gm_lib.code_graph.NOT_KEYED`) and other datasets' readers
+are not in it; an edit of a module the weights come from changes the name, any other edit does not.
 Its folder ``cache_dir("runs")/<name>-<hash12>`` holds ``config.json`` (that description, readable),
 the checkpoint and history (:mod:`gm_lib.train`), weight snapshots and cached scores
 (:mod:`gm_lib.evaluation`). :func:`get_or_train` loads a finished run, resumes an unfinished one,
@@ -32,27 +33,32 @@ from gm_lib.checkpoint import (
     list_snapshots,
     load_checkpoint,
 )
-from gm_lib.code_graph import changed_modules, code_digests, name_modules
-from gm_lib.data import DataSpec
+from gm_lib.code_graph import changed_modules, check_current, code_digests, name_modules, reading_disk
+from gm_lib.data import READERS, DataSpec
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.precision import select_device
 from gm_lib.train import set_seed, train
 from gm_lib.train_config import CALL_FIELDS, TrainConfig
 
-__all__ = ["training_code", "describe_run", "run_hash", "run_directory", "stale_reason", "unfinished_reason",
+__all__ = ["ENGINE", "training_code", "describe_run", "run_hash", "run_directory", "stale_reason", "unfinished_reason",
            "get_or_train", "load_model", "load_snapshots"]
 
 
-def training_code(model_config) -> dict[str, str]:
-    """``{module path: code digest}`` of the gm_lib code a trained ``model_config`` depends on.
+ENGINE = "gm_lib.train"  # the training step, batching and precision: every run's weights come through it
+
+
+def training_code(model_config, *datasets: DataSpec) -> dict[str, str]:
+    """``{module path: code digest}`` of the gm_lib code that computes a trained ``model_config``'s weights.
 
     The import closure (:func:`gm_lib.code_graph.code_digests`) of the config's module, of the modules it
-    names in ``code_modules`` (e.g. a GAN's loss family, imported by name), and of this module (the engine,
-    checkpoints, data readers). Metrics, plots, the report and other families are not in it.
+    names in ``code_modules`` (e.g. a GAN's loss family, imported by name), of the engine and of the readers
+    of ``datasets`` (:data:`gm_lib.data.READERS`); the other datasets' readers, metrics, plots, other families
+    and plumbing are not in it.
     """
-    roots = (type(model_config).__module__, *getattr(model_config, "code_modules", ()), __name__)
-    return code_digests(roots)
+    readers = {READERS[spec.name] for spec in datasets}
+    roots = (type(model_config).__module__, *getattr(model_config, "code_modules", ()), ENGINE, *sorted(readers))
+    return code_digests(roots, exclude=set(READERS.values()) - readers)
 
 
 def describe_run(model_config, data: DataSpec, train_config: TrainConfig, val_data: DataSpec | None) -> dict:
@@ -64,7 +70,7 @@ def describe_run(model_config, data: DataSpec, train_config: TrainConfig, val_da
         "val_data": dataclasses.asdict(val_data) if val_data is not None else None,
         # names the precision trained at; the time guard (CALL_FIELDS) is not part of what a run is
         "train_config": {k: v for k, v in dataclasses.asdict(train_config).items() if k not in CALL_FIELDS},
-        "code": training_code(model_config),
+        "code": training_code(model_config, *(spec for spec in (data, val_data) if spec is not None)),
     }
 
 
@@ -73,6 +79,7 @@ def run_hash(model_config, data: DataSpec, train_config: TrainConfig, val_data: 
     return key_digest(describe_run(model_config, data, train_config.resolve(), val_data), length=12)
 
 
+@reading_disk()  # the current code is the code on disk, as a fresh kernel would import it
 def stale_reason(run_dir: str | Path) -> str | None:
     """None when ``run_dir`` (``<name>-<hash12>``) is the run the current code would load, else a one-line reason.
 
@@ -145,6 +152,10 @@ def get_or_train(
 
     Returns:
         ``(model, history)`` with the model in eval mode on ``train_config.device``.
+
+    Raises:
+        gm_lib.code_graph.CodeChanged: a module the weights depend on was edited after this process imported
+            it; nothing is written (restart the kernel).
     """
     train_config = train_config.resolve()
     description = describe_run(model_config, data, train_config, val_data)
@@ -156,6 +167,7 @@ def get_or_train(
         state = load_checkpoint(run_dir / CHECKPOINT_NAME)
         if state["finished"]:
             return load_model(run_dir, device=train_config.device, state=state)
+    check_current(description["code"])  # before anything is written under this key
     run_dir.mkdir(parents=True, exist_ok=True)
     readable = {"name": name, "hash": digest, "gm_lib_version": gm_lib.__version__, **description}
     atomic_write(run_dir / "config.json", json.dumps(readable, indent=2).encode())
@@ -168,6 +180,7 @@ def get_or_train(
         run_dir,
         val_data=val_data.load() if val_data is not None else None,
         progress=progress,
+        before_save=lambda: check_current(description["code"]),
     )
     return model.eval(), history
 

@@ -34,6 +34,7 @@ import dataclasses
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +80,9 @@ def set_seed(seed: int) -> None:
 class _Run:
     """State of one training run; :meth:`loop` does the work."""
 
-    def __init__(self, model, data, config, run_dir, val_data, progress):
+    def __init__(self, model, data, config, run_dir, val_data, progress, before_save=None):
         config = config.resolve()
+        self.before_save = before_save
         self.model, self.data, self.config, self.val_data = model, data, config, val_data
         self.run_dir, self.path, self.progress = run_dir, run_dir / CHECKPOINT_NAME, progress
         self.device = select_device(config.device)
@@ -126,6 +128,8 @@ class _Run:
 
     def checkpoint(self) -> None:
         self._check_weights_finite()
+        if self.before_save is not None:
+            self.before_save()  # e.g. refuse when the code on disk is no longer the code that trained
         state = {
             "model": self.model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
@@ -284,6 +288,7 @@ def train(
     val_data: ImageDataset | None = None,
     resume: bool = True,
     progress: bool = True,
+    before_save: Callable[[], None] | None = None,
 ) -> History:
     """Train ``model`` on ``data`` for ``config.steps`` steps, checkpointing into ``run_dir``.
 
@@ -295,6 +300,9 @@ def train(
     Returns:
         The run's :class:`History` (also saved as ``run_dir/history.{json,csv}``).
 
+    ``before_save`` is called before each checkpoint is written; what it raises stops the run with the last
+    checkpoint intact (:func:`gm_lib.runs.get_or_train` passes :func:`gm_lib.code_graph.check_current`).
+
     Raises:
         TrainingDiverged: a loss term or weight became non-finite (the last good checkpoint is kept).
         CheckpointError: the existing checkpoint is corrupt, or belongs to a different config.
@@ -302,7 +310,7 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_temp_files(run_dir)
-    run = _Run(model, data, config, run_dir, val_data, progress)
+    run = _Run(model, data, config, run_dir, val_data, progress, before_save)
     if not resume:
         delete_run_files(run_dir)
     elif run.path.exists():

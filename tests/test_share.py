@@ -141,7 +141,7 @@ def test_stale_reason_none_for_a_current_run_and_a_reason_otherwise(packed, monk
     renamed = tmp_path / "tiny_a-0123456789ab"
     shutil.copytree(run_dir, renamed)
     assert "another key" in runs.stale_reason(renamed)
-    monkeypatch.setattr(runs, "training_code", lambda config: {"train.py": "f" * 16})  # another import closure
+    monkeypatch.setattr(runs, "training_code", lambda *configs: {"train.py": "f" * 16})  # another import closure
     assert runs.stale_reason(run_dir) == "its code now imports other gm_lib modules"
 
 
@@ -233,7 +233,8 @@ def test_a_run_packed_under_other_code_is_listed_will_retrain_and_not_installed(
     source.mkdir()
     monkeypatch.setenv("GM_CACHE_DIR", str(source))
     with monkeypatch.context() as patch:
-        patch.setattr(runs, "training_code", lambda config: {"train.py": "0" * 16})  # the code of another commit
+        patch.setattr(runs, "training_code", lambda *configs: {"train.py": "0" * 16})  # the code of another commit
+        patch.setattr(runs, "check_current", lambda code: None)  # ... which that commit's process ran
         run_dir, _ = _train("tiny_old", 0)
         pack(tmp_path / "old.tar")
     monkeypatch.setenv("GM_CACHE_DIR", str(cache))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gm_lib.code_graph import changed_modules, code_digests, imported_modules, name_modules
+from gm_lib.code_graph import changed_modules, code_digests, imported_modules, name_modules, reading_disk
 
 __all__ = ["STAMP_FILE", "notebook_modules", "notebook_runs", "report_runs", "stamp", "read_stamp", "stale_reasons",
            "ModelPlan", "model_plans", "format_plan"]
@@ -50,6 +50,7 @@ def notebook_runs(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+@reading_disk()  # what a fresh kernel would run, not what this process imported
 def report_runs(profile: str, seed: int = 0, device: str = "auto", manifest: Path | None = None) -> dict[str, Any]:
     """Every model run the report trains, by cache name, over every run of the manifest (01's VAE, 03's models and
     04's on each dataset the manifest names; 05 reuses 01's and 04's). Tests that must hold for every family loop
@@ -64,6 +65,7 @@ def report_runs(profile: str, seed: int = 0, device: str = "auto", manifest: Pat
     return runs
 
 
+@reading_disk()  # what a fresh kernel would run, not what this process imported
 def stamp(notebook: Path, params: dict[str, Any]) -> dict[str, Any]:
     """What a notebook run's result depends on: notebook file digest, parameters, code digests, model run folders."""
     return {
@@ -83,6 +85,7 @@ def read_stamp(output_dir: Path) -> dict[str, Any] | None:
     return recorded if isinstance(recorded, dict) and "notebook" in recorded else None
 
 
+@reading_disk()  # what a fresh kernel would run, not what this process imported
 def stale_reasons(notebook: Path, params: dict[str, Any], output_dir: Path, results_file: str) -> list[str]:
     """Why the notebook run in ``output_dir`` must be re-executed; [] when it is current.
 
@@ -121,6 +124,7 @@ class ModelPlan:
     reason: str = ""
 
 
+@reading_disk()  # what a fresh kernel would run, not what this process imported
 def model_plans(notebook: Path, params: dict[str, Any]) -> list[ModelPlan]:
     """For each model the notebook trains with ``params``: cached, or train with why (no earlier run of that name,
     an earlier one whose code changed (named), or an earlier one with other settings)."""

@@ -155,7 +155,7 @@ def get_classifier(
         return {"config": asdict(config), "image_shape": load_dataset(dataset, "test", n=1).shape,
                 "state_dict": model.state_dict(), "test_accuracy": model.test_accuracy}
 
-    saved = load_or_compute(path, compute, load=load_torch, dump=torch.save, force=force)
+    saved = load_or_compute(path, compute, load=load_torch, dump=torch.save, force=force, code=CLASSIFIER_CODE)
     model = Classifier(config, tuple(saved["image_shape"]))
     model.load_state_dict(saved["state_dict"])
     model.test_accuracy = saved["test_accuracy"]

@@ -250,7 +250,7 @@ def reference_statistics(spec: str, n: int | None = None, preview: bool = False,
         # Features from float32 activations: storing float32 loses nothing.
         return {"mu": mu, "sigma": sigma, "features": features.astype(np.float32), "backend": np.array(backend)}
 
-    stats = load_or_compute(path, compute, load=load_npz, dump=dump_npz)
+    stats = load_or_compute(path, compute, load=load_npz, dump=dump_npz, code=_STATS_CODE)
     return ReferenceStatistics(f"{name}:{split}", n, stats["mu"], stats["sigma"], stats["features"].astype(np.float32),
                                str(stats["backend"]))
 
@@ -357,4 +357,4 @@ def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> 
             features = train.features.astype(np.float64)
             return dataclasses.asdict(score_features(features, test, kid, preview, train.spec, train.backend))
 
-    return FIDResult(**load_or_compute(path, compute))
+    return FIDResult(**load_or_compute(path, compute, code=_FLOOR_CODE))
