@@ -13,6 +13,7 @@ from PIL import Image
 
 from gm_lib import explore, toy
 from gm_lib.course import cache_state, course_table
+from gm_lib.explore.drawing import encode_png
 from gm_lib.models import VAEConfig, WAEConfig
 from gm_lib.paths import repo_root
 
@@ -49,7 +50,7 @@ def test_the_widget_warms_the_caches_and_redraws_when_a_control_moves():
 
     def draw(values):
         drawn.append(values["a"])
-        return explore._png(explore.Image.new("RGB", (4, 4), (values["a"] * 50, 0, 0))), f"a = {values['a']}"
+        return encode_png(Image.new("RGB", (4, 4), (values["a"] * 50, 0, 0))), f"a = {values['a']}"
 
     explorer = explore.Explorer("x", [explore.Control("a", "a", [1, 2, 3], 1)], draw, warm=lambda: warmed.append(1))
     box = explorer.widget()
