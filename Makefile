@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test test-fast test-browser report pack unpack student grade lab bench bench-step-cost bench-recipes bench-precision clean-report
+.PHONY: help setup test test-fast test-browser docs report pack unpack student grade lab bench bench-step-cost bench-recipes bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -51,7 +51,10 @@ test-fast:  ## The inner loop: lint and the tests not marked slow (no papermill 
 test-browser:  ## JupyterLab and report.html in a real browser (Playwright + Debian chromium) on a warm smoke cache; not part of `make test`
 	$(BIN)/python -m pytest tests/browser --browser -p no:cacheprovider
 
-report:  ## Re-run what changed (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm, PLAN=1 (say what would run, and why; run nothing)
+docs:  ## Rewrite what README.md and the notebooks generate from the chapter registries (model tables, model lists)
+	$(BIN)/python -m gm_build.docs
+
+report: docs  ## Re-run what changed (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm, PLAN=1 (say what would run, and why; run nothing)
 	$(BIN)/python -m gm_build.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PLAN),--plan) $(REPORT_ARGS)
 
 pack:  ## Write this commit's trained runs, FID statistics and classifiers as one verified archive: OUT=gm-lab-models.tar

@@ -6,7 +6,7 @@ Modules (each holds one idea):
     data      offline datasets as in-memory uint8 tensors, batches in [0, 1]
     dataset_files  reading MNIST / Fashion-MNIST / SVHN raw files, download or a clear error
     nets      DCGAN-style encoders, decoders, generators, critics; small MLPs
-    models    VAE, WAE-MMD, WAE-GAN, latent-critic VAE, DCGAN, WGAN, WGAN-GP
+    models    VAE, WAE (MMD, GAN), latent-critic VAE, GAN (one module per loss family in models/gan_losses)
     toy       the parallel-lines toy: Hellinger vs Earth-Mover estimation
     precision  the device (CUDA, then MPS, then CPU), and fp32 / bf16 autocast ("auto" resolved per family and device)
     train_config  TrainConfig: how to train (steps, batches, checkpoints, schedule, precision)
@@ -19,6 +19,7 @@ Modules (each holds one idea):
     latent    interpolation, per-dimension perturbation, encoding a split, t-SNE
     plots     the figures the notebooks share
     experiments  the report's runs (model + data + training configs), defined once
+    explore   each chapter's interactive explorer on a shared core (widgets in JupyterLab, static headless)
     profiles  smoke / default / full settings read by the notebooks
     results   what a notebook records (figures, tables, metrics) with provenance
     machine   the CPU model, its vector instruction sets and the device a run computed on

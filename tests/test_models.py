@@ -207,7 +207,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="penalty"):
         WAE(WAEConfig(penalty="kl"))
     with pytest.raises(ValueError, match="loss"):
-        GANConfig(loss="hinge").build()
+        GANConfig(loss="not-a-loss").build()
 
 
 def test_gan_decode_is_sample_in_unit_range():

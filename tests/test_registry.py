@@ -1,15 +1,18 @@
 """The chapter registries: one entry per model, and everything else loops over them."""
 
 import dataclasses
+import json
 import re
 
 import pytest
 import torch
 
+from gm_build import docs
 from gm_lib.checkpoint import delete_run_files
-from gm_lib.experiments import budget_steps, models_table
-from gm_lib.experiments.registry import CHAPTER_MODELS, all_models
+from gm_lib.experiments import GAN_MODELS, budget_steps, models_table
+from gm_lib.experiments.registry import CHAPTER_MODELS, all_models, model_list, update_generated
 from gm_lib.models.gan import GANConfig, gan_losses
+from gm_lib.paths import repo_root
 
 
 @pytest.mark.parametrize("notebook", CHAPTER_MODELS)
@@ -35,8 +38,8 @@ def test_every_registered_model_builds_and_takes_a_training_step():
 
 def test_gan_losses_are_the_family_modules_and_an_unknown_one_is_named():
     assert set(gan_losses()) >= {"dcgan", "wgan", "wgan_gp"}
-    with pytest.raises(ValueError, match=r"loss='hinge_typo' unknown; use one of .*dcgan"):
-        GANConfig(loss="hinge_typo")
+    with pytest.raises(ValueError, match=r"loss='not-a-loss' unknown; use one of .*dcgan"):
+        GANConfig(loss="not-a-loss")  # not a module name: no family will ever take it
 
 
 def test_budget_steps_gives_equal_cpu():
@@ -61,19 +64,73 @@ def test_delete_run_files_removes_everything_of_the_run(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
 
 
-def test_readme_model_tables_are_generated_from_the_registries():
-    from gm_lib.experiments.registry import update_tables
-    from gm_lib.paths import repo_root
-
+def test_generated_docs_are_up_to_date():
+    """README.md's and the notebooks' generated text is what the registries give now (a model added, a label
+    changed: `make docs` rewrites it)."""
     text = (repo_root() / "README.md").read_text()
     assert all(f"<!-- models:{notebook} -->" in text for notebook in ("03_wgan", "04_wae_vs_vae"))
-    assert update_tables(text) == text, "stale model tables: python -m gm_lib.experiments.registry README.md"
-    with pytest.raises(ValueError, match="no such chapter"):
-        update_tables("<!-- models:99_nothing -->\n<!-- /models -->")
+    stale = [path.relative_to(repo_root()) for path in docs.stale_files()]
+    what = {".md": "model table", ".ipynb": "model list"}
+    assert not stale, "; ".join(f"{path}'s {what[path.suffix]} is stale" for path in stale) + ": run `make docs`"
+
+
+def test_make_report_runs_make_docs_first():
+    makefile = (repo_root() / "Makefile").read_text()
+    assert re.search(r"^docs:.*\n\t\$\(BIN\)/python -m gm_build\.docs$", makefile, flags=re.MULTILINE)
+    assert re.search(r"^report: .*\bdocs\b", makefile, flags=re.MULTILINE), "make report must run make docs"
+
+
+def _project(root, readme: str, cells: list[tuple[str, str]]):
+    (root / "notebooks").mkdir(parents=True)
+    (root / "README.md").write_text(readme)
+    notebook = {"cells": [{"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True)}
+                          for kind, source in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (root / "notebooks" / "03_wgan.ipynb").write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
+    return root / "README.md", root / "notebooks" / "03_wgan.ipynb"
+
+
+def test_make_docs_rewrites_the_generated_spans_and_nothing_else(tmp_path):
+    labels = [entry.label for entry in GAN_MODELS]
+    stale_list = "<!-- model-list:03_wgan -->DCGAN vs WGAN<!-- /model-list -->"
+    readme, notebook = _project(
+        tmp_path, f"# Title · ünïcode\n\n<!-- models:03_wgan -->\n| old |\n<!-- /models -->\n\nrow: {stale_list} |\n",
+        [("markdown", f"# 03 · {stale_list}\n\nprose kept"), ("code", f"x = 1  # {stale_list}")])
+    assert docs.stale_files(tmp_path) == [readme, notebook]
+    assert docs.write_docs(tmp_path) == [readme, notebook] and docs.stale_files(tmp_path) == []
+    text = readme.read_text()
+    assert text.startswith("# Title · ünïcode\n\n<!-- models:03_wgan -->\n| model | key |")
+    assert "| old |" not in text and all(f"| {label} |" in text for label in labels)
+    assert text.endswith(f"row: <!-- model-list:03_wgan -->{' vs '.join(labels)}<!-- /model-list --> |\n")
+    cells = json.loads(notebook.read_text())["cells"]
+    assert "".join(cells[0]["source"]) == f"# 03 · <!-- model-list:03_wgan -->{model_list('03_wgan')}" \
+                                         "<!-- /model-list -->\n\nprose kept"
+    assert "".join(cells[1]["source"]) == f"x = 1  # {stale_list}"  # code cells are never rewritten
+    assert docs.write_docs(tmp_path) == []  # rewriting is idempotent
+
+
+def test_a_marker_naming_no_chapter_is_named_and_nothing_is_written(tmp_path):
+    readme, notebook = _project(tmp_path, "<!-- models:03_wgan -->\n| old |\n<!-- /models -->\n",
+                                [("markdown", "<!-- model-list:99_nothing -->x<!-- /model-list -->")])
+    before = readme.read_bytes(), notebook.read_bytes()
+    with pytest.raises(ValueError, match=r"03_wgan.ipynb: <!-- model-list:99_nothing -->: no such chapter"):
+        docs.write_docs(tmp_path)
+    assert (readme.read_bytes(), notebook.read_bytes()) == before  # the stale README was not written either
+    with pytest.raises(ValueError, match="no such chapter; use one of"):
+        update_generated("<!-- models:99_nothing -->\n<!-- /models -->")
+
+
+@pytest.mark.parametrize("notebook", CHAPTER_MODELS)
+def test_every_registered_model_is_described_in_its_chapters_prose(notebook):
+    """A model added to a registry needs the notebook's words (its paper, its loss), not only the generated list."""
+    cells = json.loads((repo_root() / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    prose = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    prose = re.sub(r"<!-- (model-list|models):\S+ -->.*?<!-- /(model-list|models) -->", "", prose, flags=re.DOTALL)
+    missing = [entry.label for entry in CHAPTER_MODELS[notebook] if entry.label not in prose]
+    assert not missing, f"{notebook}.ipynb's prose names no {missing}: describe each registered model there"
 
 
 def test_the_time_guard_scales_with_the_run_and_is_not_part_of_its_key():
-    from gm_lib.experiments import GAN_MODELS, gan_runs
+    from gm_lib.experiments import gan_runs
     from gm_lib.experiments.base import GUARD_FLOOR_MINUTES
     from gm_lib.experiments.gans import REFERENCE_STEP_SECONDS
     from gm_lib.profiles import get_profile

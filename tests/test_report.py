@@ -221,8 +221,8 @@ def test_recorder_flags_a_truncated_training_run_and_the_report_shows_it(tmp_pat
     assert "DCGAN 1,000 steps (1.5 min)" in lines[1]
 
 
-def test_notebook_03_runs_follow_the_registry_at_equal_cpu() -> None:
-    from gm_lib.experiments import GAN_MODELS, budget_steps, gan_runs
+def test_notebook_03_runs_follow_the_registry_at_equal_cpu(monkeypatch) -> None:
+    from gm_lib.experiments import GAN_MODELS, budget_steps, gan_runs, gans
 
     profile = get_profile("default", gan_budget=None)
     runs = gan_runs("fashion_mnist", profile)
@@ -236,8 +236,14 @@ def test_notebook_03_runs_follow_the_registry_at_equal_cpu() -> None:
         assert abs(run.train.steps * entry.step_cost - profile.gan_budget) <= entry.step_cost * profile.step_quantum
         assert run.train.batch_size == profile.gan_batch_size
     assert len({run.name for run in runs.values()}) == len(runs)  # every model its own cache folder and figures
-    # The published default numbers were trained at these steps; a registry change that moves them must say so.
-    assert [r.train.steps for r in runs.values()] == [5_600, 2_150, 1_100, 11_000]
+    # A model added to the registry takes its own budget, not a share of the others': the published numbers keep
+    # their steps (README's generated table shows them, and its staleness test names a change).
+    extra = dataclasses.replace(GAN_MODELS[0], label="added", key="added", step_cost=3.0)
+    monkeypatch.setattr(gans, "GAN_MODELS", (*GAN_MODELS, extra))
+    with_extra = gan_runs("fashion_mnist", profile)
+    assert {label: run.train.steps for label, run in with_extra.items() if label != "added"} == {
+        label: run.train.steps for label, run in runs.items()}
+    assert with_extra["added"].train.steps == budget_steps(profile.gan_budget, 3.0, profile.step_quantum)
     # Each family keeps its paper's algorithm; only the learning rates are ours (measured, see GAN_MODELS).
     wgan, wgan_gp = runs["WGAN (clipping)"].model, runs["WGAN-GP"].model
     assert (wgan.paper.optimizer, wgan.resolved_lr, wgan.resolved_n_critic, wgan.clip) == ("rmsprop", 5e-5, 5, 0.01)

@@ -22,7 +22,9 @@ from scipy.io import savemat
 from gm_build.report import main as report_main
 from gm_build.report.run import _split_fix
 from gm_lib.data import DatasetUnavailable, load_dataset
+from gm_lib.experiments import AUTOENCODER_MODELS, GAN_MODELS
 from gm_lib.metrics import ensure_fid_weights
+from gm_lib.models import GANConfig
 from gm_lib.paths import data_root
 
 SIZES = {"train": 2_000, "test": 500}  # smoke uses 2,000 training and 500 test images
@@ -107,18 +109,22 @@ def test_synthetic_svhn_is_read_in_the_real_format(tmp_path, mnist_root):
 def test_gans_on_svhn_score_samples_cover_classes_and_walk_the_latent_space(svhn_report):
     results = _results(svhn_report, "wgan_svhn")
     metrics, meta = results["metrics"], results["metric_meta"]
-    keys = [f"fid/gan_svhn_{model}" for model in ("dcgan", "wgan", "wgan_gp", "vae")]  # fid/<run name>
+    keys = [f"fid/gan_svhn_{entry.key}" for entry in GAN_MODELS]  # fid/<run name>, every model of the registry
+    gans = [entry.key for entry in GAN_MODELS if isinstance(entry.config, GANConfig)]
     for key in keys:
         assert np.isfinite(metrics[key]) and metrics[key] > 0
         assert meta[key]["dataset"] == "svhn" and meta[key]["preview"] is True
     assert 0 <= metrics["fid/real"] < min(metrics[key] for key in keys)
     table = results["tables"]["fid"]
-    covered = [row[table["columns"].index("classes covered")] for row in table["rows"][:4]]
+    labels = [entry.label for entry in GAN_MODELS]
+    models = [row for row in table["rows"] if row[table["columns"].index("model")] in labels]
+    assert len(models) == len(labels)  # every model's row (the real-data floor is the table's last)
+    covered = [row[table["columns"].index("classes covered")] for row in models]
     assert all(1 <= c <= 10 for c in covered)  # the SVHN domain classifier labelled the samples
     files = {f["file"] for f in results["figures"]}
-    for model in ("dcgan", "wgan", "wgan_gp"):  # figures named by run
+    for model in gans:  # figures named by run
         assert {f"snapshots_gan_svhn_{model}.png", f"curves_gan_svhn_{model}.png"} <= files
-    for model in ("dcgan", "wgan", "wgan_gp", "vae"):  # latent walks of every model
+    for model in (entry.key for entry in GAN_MODELS):  # latent walks of every model
         assert {f"perturbation_gan_svhn_{model}.png", f"interpolation_gan_svhn_{model}.png"} <= files
     assert "coverage.png" in files
     assert "(3, 32, 32)" in json.dumps(results["config"])
@@ -129,7 +135,7 @@ def test_autoencoders_on_svhn_score_and_show_colour_images(svhn_report):
     results = _results(svhn_report, "wae_svhn")
     metrics = results["metrics"]
     fids = {k: v for k, v in metrics.items() if k.startswith("fid/ae_svhn_")}
-    assert len(fids) == 5 and all(np.isfinite(v) and v > 0 for v in fids.values())
+    assert len(fids) == len(AUTOENCODER_MODELS) and all(np.isfinite(v) and v > 0 for v in fids.values())
     assert metrics["sharpness/real"] > 0 and all(np.isfinite(v) for k, v in metrics.items() if k.startswith("mse/"))
     folder = svhn_report["figures"] / "wae_svhn"
     assert {"samples.png", "interpolation.png", "reconstructions.png"} <= {f["file"] for f in results["figures"]}

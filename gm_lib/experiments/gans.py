@@ -1,8 +1,9 @@
-"""Notebook 03's models: DCGAN vs WGAN (clipping) vs WGAN-GP, and a VAE on the generator's network.
+"""Notebook 03's models: GAN loss families and a VAE on the generator's network, at about equal CPU time.
 
-:data:`GAN_MODELS` is the chapter's registry, the one list of its models: the notebook, its tests,
-the benches and the README's table loop over it. Adding a GAN family is its loss module
-(:mod:`gm_lib.models.gan_losses`), one entry here, one test and the notebook's prose.
+:data:`GAN_MODELS` is the chapter's registry, the one list of its models (and the one wording of it, its labels):
+the notebook, its tests, the benches and the generated tables and model lists (``make docs``) loop over it.
+Adding a GAN family is its loss module (:mod:`gm_lib.models.gan_losses`), one entry here, its test, the
+notebook's prose and ``make docs`` (README, *Change one thing*).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every chapter's registry in one view, for the tools that loop over all models (tests, benches, tables).
+"""Every chapter's registry in one view, for the tools that loop over all models (tests, benches, `make docs`).
 
 Notebooks import their own chapter module, never this one: it imports every family, and a notebook's
 cache stamp covers what it imports (:mod:`gm_lib.code_graph`).
@@ -7,15 +7,14 @@ cache stamp covers what it imports (:mod:`gm_lib.code_graph`).
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 from gm_lib.experiments.autoencoders import AUTOENCODER_MODELS
-from gm_lib.experiments.base import ModelEntry
-from gm_lib.experiments.gans import GAN_MODELS
+from gm_lib.experiments.base import ModelEntry, models_table
+from gm_lib.experiments.gans import GAN_MODELS, gan_runs
 from gm_lib.experiments.vae_mnist import VAE_MNIST
+from gm_lib.profiles import get_profile
 
-__all__ = ["CHAPTER_MODELS", "all_models", "update_tables"]
+__all__ = ["CHAPTER_MODELS", "all_models", "model_list", "update_generated"]
 
 # notebook -> its models, in the order of its tables
 CHAPTER_MODELS: dict[str, tuple[ModelEntry, ...]] = {
@@ -30,31 +29,46 @@ def all_models() -> dict[str, ModelEntry]:
     return {f"{notebook}/{entry.key}": entry for notebook, entries in CHAPTER_MODELS.items() for entry in entries}
 
 
-def update_tables(text: str) -> str:
-    """``text`` (Markdown) with each block between ``<!-- models:<notebook> -->`` and ``<!-- /models -->`` replaced
-    by that chapter's :func:`gm_lib.experiments.models_table` (the default profile's steps for notebook 03).
+_TABLE = re.compile(r"<!-- models:(\S+) -->.*?<!-- /models -->", flags=re.DOTALL)
+_LIST = re.compile(r"<!-- model-list:(\S+) -->.*?<!-- /model-list -->")  # within one line: a heading, a table cell
+
+
+def _chapter(notebook: str, marker: str) -> tuple[ModelEntry, ...]:
+    if notebook not in CHAPTER_MODELS:
+        raise ValueError(f"<!-- {marker}:{notebook} -->: no such chapter; use one of {list(CHAPTER_MODELS)}")
+    return CHAPTER_MODELS[notebook]
+
+
+def model_list(notebook: str) -> str:
+    """The chapter's models as prose names them: its registry labels in order, joined by ``" vs "``
+    (``"DCGAN vs WGAN (clipping) vs …"``), the one wording of the list wherever it is written.
+
+    Raises:
+        ValueError: ``notebook`` is no chapter of :data:`CHAPTER_MODELS`.
+    """
+    return " vs ".join(entry.label for entry in _chapter(notebook, "model-list"))
+
+
+def update_generated(text: str) -> str:
+    """``text`` (Markdown) with what the registries generate rewritten; everything else left as it is.
+
+    * each block between ``<!-- models:<notebook> -->`` and ``<!-- /models -->`` becomes that chapter's
+      :func:`gm_lib.experiments.models_table` (the default profile's steps for notebook 03);
+    * each span between ``<!-- model-list:<notebook> -->`` and ``<!-- /model-list -->`` (on one line) becomes
+      :func:`model_list`.
 
     Raises:
         ValueError: a marker names no chapter of :data:`CHAPTER_MODELS`.
     """
-    from gm_lib.experiments.base import models_table
-    from gm_lib.experiments.gans import gan_runs
-    from gm_lib.profiles import get_profile
-
     steps = {"03_wgan": {label: run.train.steps for label, run in gan_runs("fashion_mnist", get_profile("default"),
                                                                            device="cpu").items()}}
 
     def table(match: re.Match) -> str:
         notebook = match.group(1)
-        if notebook not in CHAPTER_MODELS:
-            raise ValueError(f"<!-- models:{notebook} -->: no such chapter; use one of {list(CHAPTER_MODELS)}")
-        body = models_table(CHAPTER_MODELS[notebook], steps.get(notebook))
+        body = models_table(_chapter(notebook, "models"), steps.get(notebook))
         return f"<!-- models:{notebook} -->\n{body}\n<!-- /models -->"
 
-    return re.sub(r"<!-- models:(\S+) -->.*?<!-- /models -->", table, text, flags=re.DOTALL)
+    def names(match: re.Match) -> str:
+        return f"<!-- model-list:{match.group(1)} -->{model_list(match.group(1))}<!-- /model-list -->"
 
-
-if __name__ == "__main__":  # python -m gm_lib.experiments.registry README.md: regenerate its model tables
-    for name in sys.argv[1:]:
-        path = Path(name)
-        path.write_text(update_tables(path.read_text()))
+    return _LIST.sub(names, _TABLE.sub(table, text))

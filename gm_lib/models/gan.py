@@ -1,10 +1,10 @@
 """Image GANs: one generator and critic pair, trained by a loss family of :mod:`gm_lib.models.gan_losses`.
 
-The families (``GANConfig.loss`` names the module): ``dcgan`` (Radford et al. 2016), ``wgan`` (weight
-clipping, Arjovsky et al. 2017) and ``wgan_gp`` (gradient penalty, Gulrajani et al. 2017); each module holds
-its paper's optimiser settings (:class:`PaperRecipe`) and its terms, and the loss names those modules in one
-place only: the folder. :class:`GAN` imports its family's module by name, so that a run's cache key covers the
-family it trains and not the others (:mod:`gm_lib.code_graph`).
+The families are the modules of :mod:`gm_lib.models.gan_losses` (``GANConfig.loss`` names one), e.g.
+``dcgan`` (Radford et al. 2016), ``wgan`` (weight clipping, Arjovsky et al. 2017) and ``wgan_gp`` (gradient
+penalty, Gulrajani et al. 2017); each module holds its paper's optimiser settings (:class:`PaperRecipe`) and its
+terms, and the families are listed in one place only: the folder. :class:`GAN` imports its family's module by
+name, so that a run's cache key covers the family it trains and not the others (:mod:`gm_lib.code_graph`).
 
 Two additions that keep each paper's algorithm: a separate critic learning rate (the two
 time-scale update rule, TTUR, Heusel et al. 2017) and an exponential moving average of the
