@@ -203,3 +203,35 @@ def load_snapshots(run_dir: str | Path, device: str = "auto") -> list[tuple[int,
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         models.append((step, model.to(select_device(device)).eval()))
     return models
+
+
+class RunNotFinished(RuntimeError):
+    """A notebook asked for another notebook's model (:func:`load_finished`) before that notebook finished it."""
+
+
+def load_finished(name: str, model_config, data: DataSpec, train_config: TrainConfig, *,
+                  val_data: DataSpec | None = None, trained_by: str) -> tuple[GenerativeModel, History]:
+    """Load the finished run that :func:`get_or_train` would load for these configs; never train or resume it.
+
+    For a notebook that reads models another notebook trains (05 reads 01's and 04's): finishing that run here
+    would give the two notebooks' numbers different weights, so an absent or unfinished run is an error.
+
+    Returns:
+        ``(model, history)`` with the model in eval mode on ``train_config.device``.
+
+    Raises:
+        RunNotFinished: no checkpoint, or one the time guard stopped; the message names ``trained_by``.
+        CheckpointError: the checkpoint is unreadable.
+    """
+    train_config = train_config.resolve()
+    run_dir = run_directory(name, model_config, data, train_config, val_data)
+    try:
+        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    except FileNotFoundError:
+        state = None
+    if state is None or not state["finished"]:
+        where = ("has not been trained here" if state is None
+                 else f"is unfinished at step {state['step']:,} of {train_config.steps:,}")
+        raise RunNotFinished(f"model {run_dir.name} {where}: notebook {trained_by} trains it; run that notebook "
+                             "first (`make report` runs it before this one and resumes an unfinished run)")
+    return load_model(run_dir, device=train_config.device, state=state)

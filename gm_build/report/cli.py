@@ -146,7 +146,7 @@ def _check_data(notebook: Path, params: dict) -> None:
 
 def _trained_above(model: ModelPlan, planned: dict[str, str], run_name: str) -> ModelPlan:
     """A model an earlier notebook run of the plan trains is loaded here (05 loads 01's and 04's models)."""
-    if model.action == "train" and model.run_dir.name in planned:
+    if model.action in ("train", "unavailable") and model.run_dir.name in planned:
         return replace(model, action="cached", reason=f"trained by {planned[model.run_dir.name]} above")
     if model.action == "train":
         planned[model.run_dir.name] = run_name

@@ -3,8 +3,9 @@
 A notebook run is current when its notebook file, its parameters, the code of every gm_lib module its
 cells import (the import closure, :mod:`gm_lib.code_graph`; the report builder is not in it) and the
 cache keys of the models it trains (:func:`notebook_runs`: the chapter's own ``notebook_runs``, the
-function the notebook calls) are those of its last successful execution. :func:`stamp` records
-these; :func:`stale_reasons` names what changed. ``make report PLAN=1`` prints, without running
+function the notebook calls) are those of its last successful execution, and none of those models was left
+unfinished by the time guard. :func:`stamp` records these; :func:`stale_reasons` names what changed (or which
+model the next execution resumes). ``make report PLAN=1`` prints, without running
 anything, one line per notebook run (``cached`` or ``re-execute`` with the reason) and one per model
 (``cached`` or ``train`` with the reason).
 """
@@ -22,6 +23,7 @@ from typing import Any
 from gm_lib.code_graph import changed_modules, code_digests, imported_modules, name_modules
 
 __all__ = ["STAMP_FILE", "notebook_modules", "notebook_runs", "report_runs", "stamp", "read_stamp", "stale_reasons",
+           "unfinished_runs",
            "ModelPlan", "model_plans", "format_plan"]
 
 STAMP_FILE = ".run-stamp.json"
@@ -86,7 +88,8 @@ def read_stamp(output_dir: Path) -> dict[str, Any] | None:
 def stale_reasons(notebook: Path, params: dict[str, Any], output_dir: Path, results_file: str) -> list[str]:
     """Why the notebook run in ``output_dir`` must be re-executed; [] when it is current.
 
-    Reasons name what changed: the notebook file, a parameter (old → new), gm_lib modules, a model's key.
+    Reasons name what changed: the notebook file, a parameter (old → new), gm_lib modules, a model's key; or a
+    model the time guard left unfinished (:func:`unfinished_runs`), which re-executing resumes.
     """
     recorded = read_stamp(output_dir)
     if recorded is None:
@@ -108,12 +111,27 @@ def stale_reasons(notebook: Path, params: dict[str, Any], output_dir: Path, resu
     new_runs = sorted(set(now["runs"]) - set(recorded.get("runs", [])))
     if new_runs:
         reasons.append("models with new keys: " + ", ".join(new_runs))
-    return reasons
+    return reasons + unfinished_runs(notebook, params)
+
+
+def unfinished_runs(notebook: Path, params: dict[str, Any]) -> list[str]:
+    """``"model <run dir> unfinished (stopped at step n) of N steps"`` for each of the notebook's models that the time
+    guard stopped: its results show a truncated model, and re-executing the notebook resumes it (the notebook
+    that trains it; one that only loads it, as 05, then loads the finished model)."""
+    from gm_lib.runs import unfinished_reason
+
+    found = []
+    for run in notebook_runs(notebook, params).values():
+        reason = unfinished_reason(run.directory)
+        if reason is not None and reason.startswith("unfinished"):
+            found.append(f"model {run.directory.name} {reason} of {run.train.steps:,} steps")
+    return found
 
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """One model of a notebook run: ``action`` is ``cached`` (a finished checkpoint with this key) or ``train``."""
+    """One model of a notebook run: ``action`` is ``cached`` (a finished checkpoint with this key), ``train``, or
+    ``unavailable`` (another notebook trains it, ``Run.trained_by``, and has not finished it)."""
 
     label: str
     run_dir: Path
@@ -132,6 +150,9 @@ def model_plans(notebook: Path, params: dict[str, Any]) -> list[ModelPlan]:
         reason = unfinished_reason(directory)
         if reason is None:
             plans.append(ModelPlan(label, directory, "cached"))
+        elif getattr(run, "trained_by", None):  # loaded only (05): never trained here
+            plans.append(ModelPlan(label, directory, "unavailable",
+                                   f"{directory.name}: {reason}; notebook {run.trained_by} trains it"))
         elif reason == "no checkpoint":
             plans.append(ModelPlan(label, directory, "train", _why_new(run, directory)))
         else:  # stopped by the time guard (resumes), or unreadable (retrains, as get_or_train would)
