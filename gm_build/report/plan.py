@@ -23,7 +23,7 @@ from typing import Any
 from gm_lib.code_graph import changed_modules, code_digests, imported_modules, name_modules
 
 __all__ = ["STAMP_FILE", "notebook_modules", "notebook_runs", "report_runs", "stamp", "read_stamp", "stale_reasons",
-           "unfinished_runs",
+           "unfinished_runs", "versions_note", "results_versions_note",
            "ModelPlan", "model_plans", "format_plan"]
 
 STAMP_FILE = ".run-stamp.json"
@@ -143,13 +143,14 @@ def model_plans(notebook: Path, params: dict[str, Any]) -> list[ModelPlan]:
     """For each model the notebook trains with ``params``: cached, or train with why (no earlier run of that name,
     an earlier one whose code changed (named), or an earlier one with other settings)."""
     from gm_lib.runs import unfinished_reason
+    from gm_lib.versions import read_run_versions
 
     plans = []
     for label, run in notebook_runs(notebook, params).items():
         directory = run.directory
         reason = unfinished_reason(directory)
         if reason is None:
-            plans.append(ModelPlan(label, directory, "cached"))
+            plans.append(ModelPlan(label, directory, "cached", versions_note(read_run_versions(directory))))
         elif getattr(run, "trained_by", None):  # loaded only (05): never trained here
             plans.append(ModelPlan(label, directory, "unavailable",
                                    f"{directory.name}: {reason}; notebook {run.trained_by} trains it"))
@@ -189,7 +190,27 @@ def _differences(before: dict, now: dict, skip: tuple[str, ...], prefix: str = "
             yield f"{prefix}{key}", old, new
 
 
-def format_plan(run_name: str, seed_note: str, reasons: list[str], models: list[ModelPlan]) -> list[str]:
-    """Terminal lines of one notebook run's plan."""
-    head = f"{run_name}{seed_note}: " + ("cached" if not reasons else "re-execute (" + "; ".join(reasons) + ")")
+def versions_note(recorded: dict[str, str] | None) -> str:
+    """``"made with other versions: torch 2.4.0 → 2.5.1; kept, not retrained"`` when ``recorded`` (a run's or a
+    results.json's versions) differs from this environment's, else ``""``. Information only: versions are in no key."""
+    from gm_lib.versions import changed_versions
+
+    changed = changed_versions(recorded)
+    return f"made with other versions: {', '.join(changed)}; kept, not retrained" if changed else ""
+
+
+def results_versions_note(output_dir: Path, results_file: str) -> str:
+    """:func:`versions_note` of the versions a notebook run's results were made with (``""`` without results)."""
+    try:
+        recorded = json.loads((output_dir / results_file).read_text()).get("versions")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return versions_note(recorded) if isinstance(recorded, dict) else ""
+
+
+def format_plan(run_name: str, seed_note: str, reasons: list[str], models: list[ModelPlan],
+                note: str = "") -> list[str]:
+    """Terminal lines of one notebook run's plan (``note``: shown beside ``cached``, e.g. :func:`versions_note`)."""
+    cached = f"cached ({note})" if note else "cached"
+    head = f"{run_name}{seed_note}: " + (cached if not reasons else "re-execute (" + "; ".join(reasons) + ")")
     return [head] + [f"    {m.label}: {m.action}" + (f" ({m.reason})" if m.reason else "") for m in models]

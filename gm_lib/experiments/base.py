@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gm_lib.checkpoint import CHECKPOINT_NAME
 from gm_lib.precision import select_device
 from gm_lib.profiles import Profile
 from gm_lib.progress import phase
 from gm_lib.runs import get_or_train, load_finished, load_snapshots, run_directory
 from gm_lib.train_config import TrainConfig
+from gm_lib.versions import record_run_versions
 
 __all__ = ["Run", "ModelEntry", "models_table", "train_run", "load_run", "snapshot_models", "make_train_config",
            "budget_steps", "GUARD_FLOOR_MINUTES", "slug", "IMAGE_SHAPES", "LATENT_DIMS", "VALIDATION_HOLDOUT"]
@@ -92,12 +94,28 @@ def models_table(entries: tuple[ModelEntry, ...], steps: dict[str, int] | None =
 
 
 def train_run(run: Run, force: bool = False, progress: bool = True):
-    """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``."""
+    """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``.
+
+    A call that trained (or resumed) the run records this environment's package versions beside it
+    (:func:`gm_lib.versions.record_run_versions`; ``make report PLAN=1`` compares them).
+    """
     budget = None if run.train.max_minutes is None else 60 * run.train.max_minutes
+    before = _checkpoint_identity(run.directory)
     # The phase is shown by `make report`, and its time is counted as training there.
     with phase(f"training {run.name}", total=run.train.steps, budget_s=budget, kind="training"):
-        return get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force,
-                            progress=progress)
+        trained = get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force,
+                               progress=progress)
+    if _checkpoint_identity(run.directory) != before:  # training ends with a checkpoint; loading writes none
+        record_run_versions(run.directory)
+    return trained
+
+
+def _checkpoint_identity(run_dir: Path) -> tuple[int, int] | None:
+    try:
+        stat = (run_dir / CHECKPOINT_NAME).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def load_run(run: Run):
