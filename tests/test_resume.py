@@ -14,7 +14,7 @@ import torch
 import gm_build.report.plan as plan
 from gm_lib.cache import atomic_write
 from gm_lib.data import DataSpec
-from gm_lib.experiments import Run, load_run
+from gm_lib.experiments import Run, load_run, train_run
 from gm_lib.runs import RunNotFinished, get_or_train
 from gm_lib.train_config import TrainConfig
 
@@ -79,6 +79,8 @@ def test_a_truncated_run_makes_its_notebook_stale_and_reexecution_resumes_it_exa
 @pytest.mark.data
 def test_a_notebook_that_only_loads_a_model_refuses_an_absent_or_unfinished_one(notebook, mnist_root, one_thread):
     loaded_only = replace(_run(), trained_by="01_trainer")
+    with pytest.raises(ValueError, match="trained by notebook 01_trainer: load it with load_run"):
+        train_run(loaded_only)
     with pytest.raises(RunNotFinished, match=r"tiny-\w{12} has not been trained here: notebook 01_trainer trains it"):
         load_run(loaded_only)
     _train(_run())  # stopped by the guard at step 1

@@ -98,7 +98,12 @@ def train_run(run: Run, force: bool = False, progress: bool = True):
 
     A call that trained (or resumed) the run records this environment's package versions beside it
     (:func:`gm_lib.versions.record_run_versions`; ``make report PLAN=1`` compares them).
+
+    Raises:
+        ValueError: ``run.trained_by`` names another notebook: load it with :func:`load_run`, never train it here.
     """
+    if run.trained_by is not None:
+        raise ValueError(f"run {run.name} is trained by notebook {run.trained_by}: load it with load_run(run)")
     budget = None if run.train.max_minutes is None else 60 * run.train.max_minutes
     before = _checkpoint_identity(run.directory)
     # The phase is shown by `make report`, and its time is counted as training there.
