@@ -66,3 +66,17 @@ def test_plan_says_when_a_cached_notebook_run_was_made_with_other_versions(tmp_p
     (tmp_path / "results.json").write_text(json.dumps({"versions": collect_versions()}))
     assert plan.results_versions_note(tmp_path, "results.json") == ""
     assert plan.results_versions_note(tmp_path / "missing", "results.json") == ""
+
+
+def test_the_report_provenance_table_shows_the_versions_of_each_run(tmp_path):
+    from gm_build.report.build import _provenance_table
+    from gm_build.report.manifest import RunSpec
+    from gm_build.report.run import Outcome
+    from gm_lib.results import Recorder
+
+    Recorder(tmp_path, "unit", "smoke", 0).save(wall_time=1.0)
+    table = _provenance_table([Outcome(RunSpec("unit", tmp_path / "x.ipynb"), "ok", tmp_path)])
+    header, _, row = table.splitlines()[:3]
+    versions = collect_versions()
+    assert "| scipy | openvino |" in header
+    assert f"| {versions['numpy']} | {versions['scipy']} | {versions['openvino']} | {versions['gm_lib']} |" in row
