@@ -23,6 +23,7 @@ Modules (each holds one idea):
     profiles  smoke / default / full settings read by the notebooks
     results   what a notebook records (figures, tables, metrics) with provenance
     machine   the CPU model, its vector instruction sets and the device a run computed on
+    versions  the package versions that decide the numbers: in results.json, beside each trained run, in a pack
 """
 
 import gm_lib.code_graph  # noqa: F401  first: records the code of every gm_lib module imported after it

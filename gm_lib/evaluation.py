@@ -4,9 +4,9 @@ An Inception FID of 2,048 samples costs ~2.5 minutes on a 2-core CPU and the imp
 NLL of 1,000 images ~2 minutes; both are deterministic given the trained weights, the settings and
 the metric code. They are stored as JSON in ``<run dir>/metrics/`` under a key that hashes those
 three: a digest of the weights scored (so a run stopped by the time guard and finished later is
-scored again), the settings, and the code of this module's import closure (the metrics, the data
-readers; :mod:`gm_lib.code_graph`), so a changed metric implementation (or profile) recomputes, and
-nothing else does.
+scored again), the settings (for sample scores, the FID backend and feature device class too), and
+the code of this module's import closure (the metrics, the data readers; :mod:`gm_lib.code_graph`),
+so a changed metric implementation (or profile) recomputes, and nothing else does.
 
 :func:`score_run` scores one model's samples for every sample metric at once (FID/KID, sharpness,
 class coverage): the samples are drawn once, and not at all when the scores are cached.
@@ -31,6 +31,7 @@ from gm_lib.metrics import (
     importance_sampled_log_likelihood,
     sharpness,
 )
+from gm_lib.metrics.fid import feature_backend, feature_device_class
 from gm_lib.progress import phase
 
 if TYPE_CHECKING:  # annotations only: scores do not depend on how runs are defined
@@ -112,9 +113,15 @@ def score_run(run: Run, model, n: int, *, reference: str, preview: bool = False,
         samples: the caller's own draw to score instead (identified by a checksum); by default
             :func:`draw_samples` ``(model, n, seed)``, identified by ``seed``.
         classifier: a :class:`gm_lib.metrics.Classifier` for class coverage (its config hash is in the key).
+
+    The key also holds the FID feature backend (``$GM_FID_BACKEND``: torch or openvino) and the device class its
+    features run on (cpu / cuda / mps), as the reference statistics' file names do: a score computed with one
+    backend is never served for another.
     """
+    backend = feature_backend()  # the reference statistics are kept per backend and device class: so are the scores
     key = {"metric": "samples", "n": n, "reference": reference, "preview": preview, "seed": seed, "kid": kid,
-           "classifier": classifier.config.hash() if classifier is not None else None}
+           "classifier": classifier.config.hash() if classifier is not None else None,
+           "fid_backend": backend, "fid_device": feature_device_class(backend)}
     if samples is not None:
         if len(samples) != n:
             raise ValueError(f"score_run got {len(samples)} samples for n={n}: pass exactly n samples")

@@ -13,8 +13,12 @@ the totals, so one sees whether evaluation costs more than training.
 File format, replaced atomically on each write::
 
     {"phase": "training ae_mnist_vae", "done": 120, "total": 400, "unit": "step",
-     "time": 1700000030.0, "started": 1700000000.0,        # Unix seconds: now, and when the phase began
+     "time": 1700000030.0, "started": 1700000000.0,        # Unix seconds: now, and when the phase began counting
+     "initial": 100,                                       # the count it began from (a resumed run: its checkpoint's)
      "budget_s": 300.0}                                    # the phase stops by then (None: no budget)
+
+The runner's rate is ``(done - initial) / (time - started)``: a :class:`TrainingBar` restarts the phase's clock
+when it is made, from its ``initial`` count, so a run resumed at step 10,000 is not credited with those steps.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ PROGRESS_ENV = "GM_PROGRESS_FILE"
 _MIN_INTERVAL_S = 0.5  # a write costs ~0.1 ms; twice a second is plenty for a terminal line
 _label: ContextVar[str | None] = ContextVar("gm_progress_label", default=None)
 _last_write = 0.0
-_current = ("", 0.0)  # (label, time it started): the runner derives the phase's rate from it
+_current = ("", 0.0, 0)  # (label, time it started counting, count it started from): the runner's rate
 _budget: float | None = None  # the current phase's time budget (s), if it has one
 PHASE_KINDS = ("training", "evaluation")
 _spent = dict.fromkeys(PHASE_KINDS, 0.0)  # wall seconds in this process, outermost kinded phases only
@@ -43,21 +47,24 @@ _timing: ContextVar[bool] = ContextVar("gm_progress_timing", default=False)  # i
 
 
 def report_phase(label: str, done: int = 0, total: int | None = None, unit: str = "step", force: bool = False,
-                 budget_s: float | None = None) -> None:
+                 budget_s: float | None = None, restart: bool = False) -> None:
     """Publish ``label`` with ``done`` of ``total`` units (throttled unless ``force``); no-op without the env var.
 
     ``budget_s``: wall-clock seconds after which the phase stops whatever its count (a training time budget).
+    ``restart``: the phase's count starts here, at ``done`` (a bar resuming a run): its rate is measured from now.
     """
     global _last_write, _current, _budget
     path = os.environ.get(PROGRESS_ENV)
     now = time.time()
     if label != _current[0]:
-        _current, _budget = (label, now), budget_s
+        _budget = budget_s
+    if label != _current[0] or restart:
+        _current = (label, now, int(done))
     if not path or (not force and now - _last_write < _MIN_INTERVAL_S):
         return
     _last_write = now
     state = {"phase": label, "done": int(done), "total": total, "unit": unit, "time": now, "started": _current[1],
-             "budget_s": _budget}
+             "initial": _current[2], "budget_s": _budget}
     temp = Path(f"{path}.{os.getpid()}.tmp")
     try:
         temp.write_text(json.dumps(state))
@@ -99,12 +106,20 @@ def time_spent() -> dict[str, float]:
 
 
 class TrainingBar(tqdm):
-    """tqdm that also publishes its count under the enclosing :func:`phase` label (even when disabled)."""
+    """tqdm that also publishes its count under the enclosing :func:`phase` label (even when disabled).
+
+    Made with ``initial=k`` (a run resumed at step k), it restarts the phase's clock at k (``report_phase(restart=)``).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._gm_done = self.n  # tqdm's ``initial``, also when disabled
+        report_phase(_label.get() or "training", self.n, self.total, force=True, restart=True)
 
     def update(self, n: float | None = 1) -> bool | None:
         """Advance by ``n`` steps (see ``tqdm.update``) and publish the new count."""
         shown = super().update(n)
-        done = self.n if not self.disable else getattr(self, "_gm_done", self.n) + (n or 0)
+        done = self.n if not self.disable else self._gm_done + (n or 0)
         self._gm_done = done
         report_phase(_label.get() or "training", done, self.total, force=done == self.total)
         return shown

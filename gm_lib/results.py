@@ -19,7 +19,8 @@ results.json schema (``schema: 1``)::
       "figures": [{"file": "samples.png", "name": "samples", "caption": "..."}],   # files relative to output_dir
       "tables": {"losses": {"columns": [...], "rows": [[...], ...], "caption": "..."}},
       "notes": ["markdown paragraph", ...],
-      "versions": {"python": ..., "torch": ..., "torchvision": ..., "numpy": ..., "gm_lib": ...},
+      "versions": {"python": ..., "torch": ..., "torchvision": ..., "numpy": ..., "scipy": ..., "openvino": ...,
+                   "gm_lib": ...},                 # gm_lib.versions; "not installed" for a missing package
       "git_commit": "<sha>[-dirty]" | "unknown",
       "machine": {"cpu": "AMD EPYC", "isa": ["AVX2", "AVX-512", "AVX512-BF16"], "device": "cpu"},  # gm_lib.machine
       "wall_time_s": 123.4,
@@ -44,12 +45,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import subprocess
 import time
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +56,9 @@ from gm_lib.cache import atomic_write
 from gm_lib.machine import describe_machine
 from gm_lib.paths import repo_root
 from gm_lib.progress import time_spent
+from gm_lib.versions import collect_versions
 
-__all__ = ["RESULTS_FILE", "SCHEMA_VERSION", "Recorder", "load_results", "collect_versions", "git_commit"]
+__all__ = ["RESULTS_FILE", "SCHEMA_VERSION", "Recorder", "load_results", "git_commit"]
 
 RESULTS_FILE = "results.json"
 SCHEMA_VERSION = 1
@@ -179,17 +179,6 @@ def load_results(path: str | os.PathLike) -> dict[str, Any]:
         found = data.get("schema")
         raise ValueError(f"{path}: results schema {found!r}, expected {SCHEMA_VERSION}; re-run its notebook")
     return data
-
-
-def collect_versions() -> dict[str, str]:
-    """Versions of Python and the packages that decide the numbers (read from metadata, no imports)."""
-    versions = {"python": platform.python_version()}
-    for package in ("torch", "torchvision", "numpy", "gm_lib"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
 
 
 def git_commit() -> str:

@@ -42,7 +42,7 @@ from gm_lib.train import set_seed, train
 from gm_lib.train_config import CALL_FIELDS, TrainConfig
 
 __all__ = ["ENGINE", "training_code", "describe_run", "run_hash", "run_directory", "stale_reason", "unfinished_reason",
-           "get_or_train", "load_model", "load_snapshots"]
+           "get_or_train", "load_model", "load_snapshots", "RunNotFinished", "load_finished"]
 
 
 ENGINE = "gm_lib.train"  # the training step, batching and precision: every run's weights come through it
@@ -123,7 +123,10 @@ def unfinished_reason(run_dir: Path) -> str | None:
         return "no checkpoint"
     except CheckpointError:
         return "checkpoint unreadable"
-    return None if state["finished"] else f"unfinished (stopped at step {state['step']})"
+    if state["finished"]:
+        return None
+    steps = (state.get("train_config") or {}).get("steps")
+    return f"unfinished at step {state['step']:,}" + (f" of {steps:,}" if steps else "")
 
 
 def run_directory(name: str, model_config, data: DataSpec, train_config: TrainConfig,
@@ -216,3 +219,35 @@ def load_snapshots(run_dir: str | Path, device: str = "auto") -> list[tuple[int,
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         models.append((step, model.to(select_device(device)).eval()))
     return models
+
+
+class RunNotFinished(RuntimeError):
+    """A notebook asked for another notebook's model (:func:`load_finished`) before that notebook finished it."""
+
+
+def load_finished(name: str, model_config, data: DataSpec, train_config: TrainConfig, *,
+                  val_data: DataSpec | None = None, trained_by: str) -> tuple[GenerativeModel, History]:
+    """Load the finished run that :func:`get_or_train` would load for these configs; never train or resume it.
+
+    For a notebook that reads models another notebook trains (05 reads 01's and 04's): finishing that run here
+    would give the two notebooks' numbers different weights, so an absent or unfinished run is an error.
+
+    Returns:
+        ``(model, history)`` with the model in eval mode on ``train_config.device``.
+
+    Raises:
+        RunNotFinished: no checkpoint, or one the time guard stopped; the message names ``trained_by``.
+        CheckpointError: the checkpoint is unreadable.
+    """
+    train_config = train_config.resolve()
+    run_dir = run_directory(name, model_config, data, train_config, val_data)
+    try:
+        state = load_checkpoint(run_dir / CHECKPOINT_NAME)
+    except FileNotFoundError:
+        state = None
+    if state is None or not state["finished"]:
+        where = ("has not been trained here" if state is None
+                 else f"is unfinished at step {state['step']:,} of {train_config.steps:,}")
+        raise RunNotFinished(f"model {run_dir.name} {where}: notebook {trained_by} trains it; run that notebook "
+                             "first (`make report` runs it before this one and resumes an unfinished run)")
+    return load_model(run_dir, device=train_config.device, state=state)

@@ -23,9 +23,11 @@ from gm_lib.models.base import GenerativeModel
 from gm_lib.train import set_seed, train
 from gm_lib.train_config import TrainConfig
 
-__all__ = ["TinyConfig", "TinyModel", "random_dataset", "tiny_setup", "RESUME_CONFIG"]
+__all__ = ["TinyConfig", "TinyModel", "random_dataset", "tiny_setup", "RESUME_CONFIG", "GUARDED_CONFIG", "mnist_run"]
 
 RESUME_CONFIG = TrainConfig(steps=12, batch_size=16, checkpoint_every=5, log_every=2, device="cpu")
+# The time guard fires after every step: each call (each execution of a notebook) trains one more step.
+GUARDED_CONFIG = TrainConfig(steps=3, batch_size=16, log_every=1, max_minutes=1e-9, device="cpu", precision="fp32")
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,13 @@ def random_dataset(n: int = 64, shape=(1, 8, 8), seed: int = 0) -> ImageDataset:
 def tiny_setup(seed: int = 0, **config) -> tuple[TinyModel, ImageDataset]:
     set_seed(seed)
     return TinyConfig(**config).build(), random_dataset()
+
+
+def mnist_run(train_config: TrainConfig = GUARDED_CONFIG):
+    """The tiny model on 64 MNIST training images as a cached run (tests/notebooks/fixture_resume.ipynb trains it)."""
+    from gm_lib.experiments import Run  # the chapters' registries: only for the tests that need a Run
+
+    return Run("tiny", TinyConfig(shape=(1, 28, 28)), DataSpec("mnist", "train", n=64), train_config)
 
 
 def main(run_dir: str, kill_at: int | None) -> None:

@@ -136,3 +136,33 @@ def test_weights_digest_sees_every_tensor_and_not_the_device():
     model[1].running_mean += 1  # a buffer is part of the model too
     assert weights_digest(model) != digest
     assert weights_digest(model) == weights_digest(model.to(torch.float32))
+
+
+def test_sample_scores_are_keyed_by_fid_backend_and_feature_device_class(tmp_path, monkeypatch):
+    """The reference statistics are kept per backend and device class; a cached score must be too (asking with the
+    torch backend used to return the score cached with OpenVINO)."""
+    import importlib
+
+    import gm_lib.evaluation as evaluation
+    import gm_lib.metrics.inception_backends as backends
+    from gm_lib.metrics import FIDResult
+
+    fid_module = importlib.import_module("gm_lib.metrics.fid")  # the package's `fid` attribute is the function
+    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(backends, "openvino_available", lambda: True)  # only the choice matters here, not the package
+    monkeypatch.setattr(fid_module, "select_device", lambda device: torch.device("cpu"))
+    monkeypatch.setattr(evaluation, "fid", lambda samples, reference, kid, preview: FIDResult(
+        float(len(calls)), None, None, len(samples), reference, preview, "", fid_module.feature_backend()))
+    calls = []
+    model = _Sampler()
+
+    def score(backend: str) -> str:
+        monkeypatch.setenv("GM_FID_BACKEND", backend)
+        calls.append(backend)
+        return evaluation.score_run(_run(), model, 16, reference="mnist:test", preview=True, seed=3).fid.backend
+
+    assert (score("openvino"), score("torch")) == ("openvino", "torch")  # two entries, each its backend's
+    assert model.draws == 2 and len(list(tmp_path.rglob("metrics/*.json"))) == 2
+    assert (score("openvino"), score("torch")) == ("openvino", "torch") and model.draws == 2  # switching back reuses
+    monkeypatch.setattr(fid_module, "select_device", lambda device: torch.device("cuda"))  # features on a GPU
+    assert score("torch") == "torch" and model.draws == 3 and len(list(tmp_path.rglob("metrics/*.json"))) == 3

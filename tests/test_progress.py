@@ -156,3 +156,76 @@ def test_the_guard_warning_projects_the_measured_rate():
     assert guard_warning(state | {"budget_s": 2_100.0}) is None  # fits
     assert guard_warning(state | {"budget_s": None}) is None  # no guard
     assert guard_warning(state | {"done": 2}) is None  # too few steps for a rate
+
+
+@pytest.fixture
+def quiet_poll(monkeypatch):
+    """The display's redraw thread never wakes: only the test's own refresh() calls draw (no race on the stream)."""
+    import gm_build.report.progress as display_module
+
+    monkeypatch.setattr(display_module, "_POLL_S", 3600.0)
+
+
+def _publish(path, done, now, total=20_000, initial=0):
+    """What the kernel writes: a phase that started counting at (0 s, ``initial``) and reached ``done`` at ``now``."""
+    import json
+    from pathlib import Path
+
+    Path(path).write_text(json.dumps({"phase": "training vae_bmnist", "done": done, "total": total, "unit": "step",
+                                "time": now, "started": 0.0, "initial": initial, "budget_s": None}))
+
+
+def test_a_log_gets_a_line_at_least_every_minute_with_steps_rate_and_time_left(progress_file, quiet_poll):
+    """make report > log: 01's 20,000 steps at 10 steps/s printed one line in 33 minutes; now one at least a minute."""
+    stream, now = io.StringIO(), [0.0]
+    with RunDisplay("vae_bmnist", 5, expected_s=1200.0, stream=stream, clock=lambda: now[0]) as display:
+        display.cell_started(3, "model, history = train_run(run)")
+        printed_at = []
+        while now[0] <= 2000.0:
+            _publish(display.path, int(10 * now[0]), now[0])
+            before = stream.getvalue().count("\n")
+            display.refresh()
+            printed_at += [now[0]] * (stream.getvalue().count("\n") - before)
+            now[0] += 0.5
+    lines = stream.getvalue().splitlines()
+    gaps = [b - a for a, b in zip(printed_at, printed_at[1:], strict=False)]
+    assert max(gaps) <= 60.0 and len(lines) <= 2000 / 60 + 10 + 1  # a line a minute, one more per tenth at most
+    assert lines[1] == ("    vae_bmnist cell 3/5 · training vae_bmnist · 600/20000 steps · 10.0 steps/s "
+                        "(1:00 elapsed, ~32:20 left)")  # 19,400 steps at 10 per second: more than the expected 20 min
+
+
+def test_a_fast_phase_logs_each_tenth_but_not_more_than_once_in_ten_seconds(progress_file, quiet_poll):
+    stream, now = io.StringIO(), [0.0]
+    with RunDisplay("toy", 3, expected_s=None, stream=stream, clock=lambda: now[0]) as display:
+        for now[0], done in ((0.0, 0), (5.0, 12), (11.0, 14), (12.0, 18), (22.0, 30)):
+            _publish(display.path, done, now[0], total=100)
+            display.refresh()
+    lines = stream.getvalue().splitlines()
+    # 12 at 5 s: a tenth passed, but only 5 s after the phase's first line; 18 at 12 s: 1 s after the last one
+    assert [line.split(" · ")[2].split(" (")[0] for line in lines] == ["0/100 steps", "14/100 steps", "30/100 steps"]
+
+
+def test_a_log_gets_a_heartbeat_while_a_cell_runs_without_a_phase(progress_file, quiet_poll):
+    stream, now = io.StringIO(), [0.0]
+    with RunDisplay("tsne", 4, expected_s=60.0, stream=stream, clock=lambda: now[0]) as display:
+        display.cell_started(2, "embedded = latent.tsne_embedding(z)")
+        for now[0] in (1.0, 30.0, 61.0, 90.0, 121.5):
+            display.refresh()
+    assert stream.getvalue().count("tsne cell 2/4 · `embedded = latent.tsne_embedding(z)`") == 2
+
+
+def test_a_resumed_run_is_timed_from_the_step_it_resumed_at(progress_file):
+    from gm_build.report.progress import format_rate, guard_warning
+
+    with progress.phase("training vae", total=40):
+        progress.TrainingBar(total=40, initial=10, disable=True)  # resumed at step 10: the clock restarts there
+        state = progress.read_progress(progress_file)
+    assert (state["initial"], state["done"]) == (10, 10) and state["started"] == state["time"]
+    # 100 steps in 10 s after resuming at 10,000 of 20,000: 9,900 steps at 10 per second are 990 s, not 9.8 s.
+    resumed = {"phase": "training vae", "done": 10_100, "total": 20_000, "initial": 10_000, "started": 0.0,
+               "time": 10.0, "unit": "step", "budget_s": 500.0}
+    with RunDisplay("run", 3, expected_s=None, stream=io.StringIO()) as display:
+        assert display._time_left(elapsed=10.0, state=resumed | {"budget_s": None}) == pytest.approx(990.0)
+    assert format_rate(resumed) == "10.0 steps/s" and format_rate(resumed | {"time": 500.0}) == "5.00 s/step"
+    assert guard_warning(resumed) == ("at this rate training vae will stop at ~15,000 of 20,000 steps; "
+                                      "it resumes on the next make report")

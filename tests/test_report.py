@@ -91,7 +91,7 @@ def test_results_json_carries_provenance_and_parameters(report: dict) -> None:
     assert results["config"] == {"dataset": "fashion_mnist", "latent_dim": 2}  # manifest parameter reached the cell
     assert results["profile_values"]["fid_n"] == PROFILES["smoke"].fid_n
     assert results["profile_values"]["precision"] == "fp32"  # --precision reached the notebook
-    assert set(results["versions"]) == {"python", "torch", "torchvision", "numpy", "gm_lib"}
+    assert set(results["versions"]) == {"python", "torch", "torchvision", "numpy", "scipy", "openvino", "gm_lib"}
     assert results["git_commit"] and results["wall_time_s"] >= 0
 
 
@@ -186,6 +186,11 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
     assert data["tables"]["df"] == {"columns": ["a", "b"], "rows": [[1, 0.5], [2, 0.25]], "caption": None}
     assert data["tables"]["rows"]["rows"] == [[1, "x"]] and data["config"] == {"shape": [2, 3]}
     assert data["wall_time_s"] == 2.0 and data["profile"] == "smoke"
+    from importlib import metadata
+
+    assert {package: data["versions"][package] for package in ("torch", "numpy", "scipy")} == {
+        package: metadata.version(package) for package in ("torch", "numpy", "scipy")}
+    assert {"torchvision", "openvino"} < set(data["versions"])  # "not installed" when a package is missing
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results.json"]  # no temp file left behind
     with pytest.raises(ValueError, match="columns"):
         rec.table("bad", [[1, 2]])

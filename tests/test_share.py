@@ -30,6 +30,7 @@ from gm_lib.cache import atomic_write
 from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from gm_lib.data import DataSpec
 from gm_lib.train_config import TrainConfig
+from gm_lib.versions import collect_versions, record_run_versions
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_worker import TinyConfig, random_dataset  # noqa: E402
@@ -63,6 +64,8 @@ def _fill_cache(cache: Path) -> tuple[dict[str, Path], dict[str, dict]]:
         run_dir, state = _train(name, seed, hidden=hidden)
         (run_dir / "metrics").mkdir()
         atomic_write(run_dir / "metrics" / f"{name}0123456789ab.json", json.dumps(SCORE).encode())
+        if name == "tiny_a":
+            record_run_versions(run_dir)  # as train_run does; tiny_b has none recorded
         folders[run_dir.name], weights[run_dir.name] = run_dir, state
     unfinished, _ = _train("tiny_unfinished", 2)
     state = load_checkpoint(unfinished / CHECKPOINT_NAME)
@@ -155,6 +158,9 @@ def test_pack_writes_current_finished_runs_and_cached_results_with_a_manifest(pa
     assert manifest["git_commit"]
     assert sorted(run["dir"] for run in manifest["runs"]) == sorted(f"runs/{name}" for name in packed.runs)
     assert {run["key"] for run in manifest["runs"]} == {name[-12:] for name in packed.runs}
+    assert manifest["versions"] == collect_versions()  # the packing environment's torch, ..., scipy, openvino
+    assert {"torch", "torchvision", "numpy", "scipy", "openvino"} < set(manifest["versions"])
+    assert {run["name"]: run["versions"] for run in manifest["runs"]} == {"tiny_a": collect_versions(), "tiny_b": None}
     files = set(manifest["files"])
     assert {"fid_stats/mnist-test-n64-0123456789ab.npz", "fid_stats/mnist-floor-n64-0123456789ab-kid.json",
             "classifiers/mnist-0123456789.pt"} < files

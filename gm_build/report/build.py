@@ -335,13 +335,14 @@ def _provenance_table(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         data = _results_of(o)
         if not data:
-            rows.append([o.spec.name, _STATUS[o.status]] + ["—"] * 8)
+            rows.append([o.spec.name, _STATUS[o.status]] + ["—"] * 10)
             continue
         v = data["versions"]
         rows.append([o.spec.name, data["profile"], str(data["seed"]), format_seconds(data["wall_time_s"]),
-                     v["python"], v["torch"], v.get("torchvision", "—"), v["numpy"], v["gm_lib"],
-                     f"`{short_commit(data['git_commit'])}`"])
-    columns = ["run", "profile", "seed", "wall time", "python", "torch", "torchvision", "numpy", "gm_lib", "commit"]
+                     v["python"], v["torch"], v.get("torchvision", "—"), v["numpy"], v.get("scipy", "—"),
+                     v.get("openvino", "—"), v["gm_lib"], f"`{short_commit(data['git_commit'])}`"])
+    columns = ["run", "profile", "seed", "wall time", "python", "torch", "torchvision", "numpy", "scipy", "openvino",
+               "gm_lib", "commit"]
     return md_table(columns, rows)
 
 

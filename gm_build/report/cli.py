@@ -15,7 +15,14 @@ from pathlib import Path
 from gm_build.report.build import ReportContext, write_report
 from gm_build.report.cluster import EXECUTORS
 from gm_build.report.manifest import RunSpec, load_manifest, resolve_device, run_parameters
-from gm_build.report.plan import ModelPlan, format_plan, model_plans, notebook_runs, stale_reasons
+from gm_build.report.plan import (
+    ModelPlan,
+    format_plan,
+    model_plans,
+    notebook_runs,
+    results_versions_note,
+    stale_reasons,
+)
 from gm_build.report.progress import format_minutes
 from gm_build.report.run import (
     KERNEL,
@@ -132,7 +139,8 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
             except DatasetUnavailable as error:
                 print(f"{spec.name}: not run, data unavailable ({str(error).split(': ')[0]})")
                 continue
-            for line in format_plan(spec.name, f" (seed {seed})" if per_seed else "", reasons, models):
+            note = "" if reasons else results_versions_note(output_dir, RESULTS_FILE)
+            for line in format_plan(spec.name, f" (seed {seed})" if per_seed else "", reasons, models, note):
                 print(line)
     print("report: rebuilt from these runs' results (the builder never trains)")
     return 0
@@ -146,7 +154,7 @@ def _check_data(notebook: Path, params: dict) -> None:
 
 def _trained_above(model: ModelPlan, planned: dict[str, str], run_name: str) -> ModelPlan:
     """A model an earlier notebook run of the plan trains is loaded here (05 loads 01's and 04's models)."""
-    if model.action == "train" and model.run_dir.name in planned:
+    if model.action in ("train", "unavailable") and model.run_dir.name in planned:
         return replace(model, action="cached", reason=f"trained by {planned[model.run_dir.name]} above")
     if model.action == "train":
         planned[model.run_dir.name] = run_name

@@ -3,8 +3,9 @@
 A notebook run is current when its notebook file, its parameters, the code of every gm_lib module its
 cells import (the import closure, :mod:`gm_lib.code_graph`; the report builder is not in it) and the
 cache keys of the models it trains (:func:`notebook_runs`: the chapter's own ``notebook_runs``, the
-function the notebook calls) are those of its last successful execution. :func:`stamp` records
-these; :func:`stale_reasons` names what changed. ``make report PLAN=1`` prints, without running
+function the notebook calls) are those of its last successful execution, and none of those models was left
+unfinished by the time guard. :func:`stamp` records these; :func:`stale_reasons` names what changed (or which
+model the next execution resumes). ``make report PLAN=1`` prints, without running
 anything, one line per notebook run (``cached`` or ``re-execute`` with the reason) and one per model
 (``cached`` or ``train`` with the reason).
 """
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from gm_lib.code_graph import changed_modules, code_digests, imported_modules, name_modules, reading_disk
+from gm_lib.runs import unfinished_reason
 
 __all__ = ["STAMP_FILE", "notebook_modules", "notebook_runs", "report_runs", "stamp", "read_stamp", "stale_reasons",
+           "unfinished_runs", "versions_note", "results_versions_note",
            "ModelPlan", "model_plans", "format_plan"]
 
 STAMP_FILE = ".run-stamp.json"
@@ -89,7 +92,8 @@ def read_stamp(output_dir: Path) -> dict[str, Any] | None:
 def stale_reasons(notebook: Path, params: dict[str, Any], output_dir: Path, results_file: str) -> list[str]:
     """Why the notebook run in ``output_dir`` must be re-executed; [] when it is current.
 
-    Reasons name what changed: the notebook file, a parameter (old → new), gm_lib modules, a model's key.
+    Reasons name what changed: the notebook file, a parameter (old → new), gm_lib modules, a model's key; or a
+    model the time guard left unfinished (:func:`unfinished_runs`), which re-executing resumes.
     """
     recorded = read_stamp(output_dir)
     if recorded is None:
@@ -111,12 +115,25 @@ def stale_reasons(notebook: Path, params: dict[str, Any], output_dir: Path, resu
     new_runs = sorted(set(now["runs"]) - set(recorded.get("runs", [])))
     if new_runs:
         reasons.append("models with new keys: " + ", ".join(new_runs))
-    return reasons
+    return reasons + unfinished_runs(notebook, params)
+
+
+def unfinished_runs(notebook: Path, params: dict[str, Any]) -> list[str]:
+    """``"model <run dir> unfinished at step n of N"`` for each of the notebook's models that the time
+    guard stopped: its results show a truncated model, and re-executing the notebook resumes it (the notebook
+    that trains it; one that only loads it, as 05, then loads the finished model)."""
+    found = []
+    for run in notebook_runs(notebook, params).values():
+        reason = unfinished_reason(run.directory)
+        if reason is not None and reason.startswith("unfinished"):
+            found.append(f"model {run.directory.name} {reason}")
+    return found
 
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """One model of a notebook run: ``action`` is ``cached`` (a finished checkpoint with this key) or ``train``."""
+    """One model of a notebook run: ``action`` is ``cached`` (a finished checkpoint with this key), ``train``, or
+    ``unavailable`` (another notebook trains it, ``Run.trained_by``, and has not finished it)."""
 
     label: str
     run_dir: Path
@@ -128,14 +145,17 @@ class ModelPlan:
 def model_plans(notebook: Path, params: dict[str, Any]) -> list[ModelPlan]:
     """For each model the notebook trains with ``params``: cached, or train with why (no earlier run of that name,
     an earlier one whose code changed (named), or an earlier one with other settings)."""
-    from gm_lib.runs import unfinished_reason
+    from gm_lib.versions import read_run_versions
 
     plans = []
     for label, run in notebook_runs(notebook, params).items():
         directory = run.directory
         reason = unfinished_reason(directory)
         if reason is None:
-            plans.append(ModelPlan(label, directory, "cached"))
+            plans.append(ModelPlan(label, directory, "cached", versions_note(read_run_versions(directory))))
+        elif getattr(run, "trained_by", None):  # loaded only (05): never trained here
+            plans.append(ModelPlan(label, directory, "unavailable",
+                                   f"{directory.name}: {reason}; notebook {run.trained_by} trains it"))
         elif reason == "no checkpoint":
             plans.append(ModelPlan(label, directory, "train", _why_new(run, directory)))
         else:  # stopped by the time guard (resumes), or unreadable (retrains, as get_or_train would)
@@ -172,7 +192,27 @@ def _differences(before: dict, now: dict, skip: tuple[str, ...], prefix: str = "
             yield f"{prefix}{key}", old, new
 
 
-def format_plan(run_name: str, seed_note: str, reasons: list[str], models: list[ModelPlan]) -> list[str]:
-    """Terminal lines of one notebook run's plan."""
-    head = f"{run_name}{seed_note}: " + ("cached" if not reasons else "re-execute (" + "; ".join(reasons) + ")")
+def versions_note(recorded: dict[str, str] | None) -> str:
+    """``"made with other versions: torch 2.4.0 → 2.5.1; kept, not retrained"`` when ``recorded`` (a run's or a
+    results.json's versions) differs from this environment's, else ``""``. Information only: versions are in no key."""
+    from gm_lib.versions import changed_versions
+
+    changed = changed_versions(recorded)
+    return f"made with other versions: {', '.join(changed)}; kept, not retrained" if changed else ""
+
+
+def results_versions_note(output_dir: Path, results_file: str) -> str:
+    """:func:`versions_note` of the versions a notebook run's results were made with (``""`` without results)."""
+    try:
+        recorded = json.loads((output_dir / results_file).read_text()).get("versions")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return versions_note(recorded) if isinstance(recorded, dict) else ""
+
+
+def format_plan(run_name: str, seed_note: str, reasons: list[str], models: list[ModelPlan],
+                note: str = "") -> list[str]:
+    """Terminal lines of one notebook run's plan (``note``: shown beside ``cached``, e.g. :func:`versions_note`)."""
+    cached = f"cached ({note})" if note else "cached"
+    head = f"{run_name}{seed_note}: " + (cached if not reasons else "re-execute (" + "; ".join(reasons) + ")")
     return [head] + [f"    {m.label}: {m.action}" + (f" ({m.reason})" if m.reason else "") for m in models]

@@ -7,8 +7,10 @@ three GANs). Here the runner owns the one line: papermill tells it which cell st
 below), the notebook's gm_lib tells it the phase and step through ``$GM_PROGRESS_FILE``
 (:mod:`gm_lib.progress`), and a thread redraws twice a second.
 
-On a terminal the line updates in place; when stderr is not a terminal (a CI log) each new phase is
-printed once instead. The time left is the run's expected minutes (its last recorded wall time at this
+On a terminal the line updates in place. When stderr is not a terminal (``make report > log``, CI, a Slurm job)
+each new phase is printed once, and then a line at least every 60 s (and at each further tenth of its steps, at most
+one per 10 s) with the steps done, their rate and the time left, so a log shows the run is alive and how long it
+still needs. The time left is the run's expected minutes (its last recorded wall time at this
 profile, else the manifest's ``minutes``) minus the time spent, and never less than what the current
 phase's steps still need at their measured rate (capped by the phase's time budget, the training guard), and
 the line warns as soon as that rate projects the guard to stop the phase before its last step.
@@ -28,10 +30,13 @@ from tqdm import tqdm
 
 from gm_lib.progress import PROGRESS_ENV, read_progress
 
-__all__ = ["ENGINE", "RunDisplay", "format_minutes"]
+__all__ = ["ENGINE", "RunDisplay", "format_minutes", "format_rate", "guard_warning"]
 
 ENGINE = "gm-lab-progress"
 _POLL_S = 0.5
+_LOG_EVERY_S = 60.0  # a log gets a line at least this often
+_LOG_FRACTION = 0.1  # ... and at each further tenth of a phase's steps,
+_LOG_MIN_S = 10.0  # but never more than one per 10 s (a fast phase would flood it)
 _WITH_TOTAL = "  {desc} {percentage:3.0f}%|{bar:12}| {n_fmt}/{total_fmt} {unit}"
 _NO_TOTAL = "  {desc} · {unit}"
 
@@ -51,14 +56,16 @@ class RunDisplay:
         label: the run's name, shown first on the line.
         n_cells: code cells in the notebook (for "cell i/n").
         expected_s: how long the run is expected to take (None: unknown).
-        stream: where to draw (default ``sys.stderr``); a non-terminal stream gets one line per phase.
+        stream: where to draw (default ``sys.stderr``); a non-terminal stream gets log lines (module docstring).
+        clock: seconds, monotonic (default ``time.monotonic``; tests pass a fake one).
     """
 
-    def __init__(self, label: str, n_cells: int, expected_s: float | None, stream=None):
+    def __init__(self, label: str, n_cells: int, expected_s: float | None, stream=None, clock=time.monotonic):
         self.label, self.n_cells, self.expected_s = label, n_cells, expected_s
         self.stream = stream or sys.stderr
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.cell, self.cell_source, self.last_phase, self.last_warning = 0, "", None, None
+        self.clock, self.last_logged, self.last_tenth = clock, 0.0, 0
         self._stop = threading.Event()
 
     def __enter__(self) -> RunDisplay:
@@ -67,7 +74,7 @@ class RunDisplay:
         os.unlink(self.path)  # "no progress yet" until the kernel writes
         self._previous_env = os.environ.get(PROGRESS_ENV)
         os.environ[PROGRESS_ENV] = self.path  # the kernel inherits the runner's environment
-        self.start = time.monotonic()
+        self.start = self.last_logged = self.clock()
         self.bar = tqdm(total=None, file=self.stream, disable=not self.live, leave=False, dynamic_ncols=True,
                         bar_format=_NO_TOTAL, desc=f"{self.label} · starting the kernel", unit="")
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -97,9 +104,10 @@ class RunDisplay:
         """Redraw from the latest cell and phase; returns the line's text (for tests and logs)."""
         state = read_progress(self.path) or {}
         phase, done, total = state.get("phase"), int(state.get("done") or 0), state.get("total")
-        elapsed = time.monotonic() - self.start
+        now = self.clock()
+        elapsed = now - self.start
         where = f"{self.label} cell {self.cell}/{self.n_cells}"
-        what = phase or f"`{self.cell_source[:60]}`"
+        what = phase or (f"`{self.cell_source[:60]}`" if self.cell else "starting the kernel")
         left = self._time_left(elapsed, state)
         if left is not None and left < 1 and self.expected_s is not None:
             timing = f"{format_minutes(elapsed)} elapsed, past the expected {format_minutes(self.expected_s)}"
@@ -116,19 +124,33 @@ class RunDisplay:
             self.bar.bar_format = _WITH_TOTAL if total else _NO_TOTAL
             self.bar.refresh()
         elif phase and phase != self.last_phase:
-            print(f"    {line} ({timing})", file=self.stream, flush=True)
+            self._log(f"{line} ({timing})", now, _tenth(done, total))
         elif warning and warning != self.last_warning:  # a log gets the warning once, when it first appears
-            print(f"    {line} ({warning})", file=self.stream, flush=True)
+            self._log(f"{line} ({warning})", now, _tenth(done, total))
+        elif self._log_due(now, _tenth(done, total)):  # alive, and how long it still needs
+            rate = format_rate(state)
+            self._log(f"{line}{f' · {rate}' if rate else ''} ({timing})" if total else f"{line} ({timing})", now,
+                      _tenth(done, total))
         self.last_phase = phase or self.last_phase
         self.last_warning = warning or self.last_warning
         return f"{line} · {timing}"
+
+    def _log(self, text: str, now: float, tenth: int) -> None:
+        print(f"    {text}", file=self.stream, flush=True)
+        self.last_logged, self.last_tenth = now, tenth
+
+    def _log_due(self, now: float, tenth: int) -> bool:
+        """A log line is due after :data:`_LOG_EVERY_S`, or at a further tenth of the steps after :data:`_LOG_MIN_S`."""
+        quiet = now - self.last_logged
+        return quiet >= _LOG_EVERY_S or (tenth > self.last_tenth and quiet >= _LOG_MIN_S)
 
     def _time_left(self, elapsed: float, state: dict) -> float | None:
         """Expected minus elapsed, but at least the current phase's remaining steps at their rate."""
         phase_left = None
         total, done, since = state.get("total"), state.get("done") or 0, state.get("started")
-        if total and done and since is not None:
-            phase_left = (state["time"] - since) / done * (total - done)
+        counted = done - (state.get("initial") or 0)  # steps since the phase's clock started (a resumed run: not all)
+        if total and counted > 0 and since is not None:
+            phase_left = (state["time"] - since) / counted * (total - done)
         # Training stops at its time budget; before a first step gives a rate, the guard (a multiple of the expected
         # time) says nothing about the time left, so the run's expected time stands.
         if state.get("budget_s") is not None and since is not None and phase_left is not None:
@@ -146,14 +168,31 @@ def guard_warning(state: dict, min_steps: int = 5) -> str | None:
     Needs ``min_steps`` steps done for a rate; None when the rate fits the budget or there is no budget.
     """
     total, done, since, budget = state.get("total"), state.get("done") or 0, state.get("started"), state.get("budget_s")
-    if not total or budget is None or since is None or done < min(min_steps, total) or done >= total:
+    initial = state.get("initial") or 0  # the budget counts from the step this call started at
+    counted = done - initial
+    if not total or budget is None or since is None or counted < min(min_steps, total - initial) or done >= total:
         return None
-    rate = (state["time"] - since) / done  # seconds per step so far
-    if rate * total <= budget:
+    rate = (state["time"] - since) / counted  # seconds per step so far
+    if rate * (total - initial) <= budget:
         return None
-    stop_at = min(total, int(budget / rate))
+    stop_at = min(total, initial + int(budget / rate))
     return (f"at this rate {state.get('phase') or 'this phase'} will stop at ~{stop_at:,} of {total:,} "
             f"{state.get('unit', 'step')}s; it resumes on the next make report")
+
+
+def format_rate(state: dict) -> str:
+    """The phase's measured rate, ``"12.5 steps/s"`` or ``"2.40 s/step"`` (from its ``initial`` count); ``""``
+    before a first step."""
+    counted, since = (state.get("done") or 0) - (state.get("initial") or 0), state.get("started")
+    if counted <= 0 or since is None or state.get("time", since) <= since:
+        return ""
+    per_second, unit = counted / (state["time"] - since), state.get("unit", "step")
+    return f"{per_second:.1f} {unit}s/s" if per_second >= 1 else f"{1 / per_second:.2f} s/{unit}"
+
+
+def _tenth(done: int, total: int | None) -> int:
+    """How many tenths of ``total`` ``done`` has passed (0 without a total)."""
+    return int(done / total / _LOG_FRACTION) if total else 0
 
 
 class ProgressEngine(NBClientEngine):

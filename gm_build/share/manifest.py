@@ -4,7 +4,10 @@ An archive made by ``make pack`` is a tar whose first member is ``manifest.json`
 
     {"format": "gm-lab-models", "version": 1,
      "git_commit": "<sha>[-dirty]", "profile": "default", "seeds": [0], "gm_lib_version": "0.1.0",
-     "runs": [{"dir": "runs/<name>-<hash12>", "name": "<name>", "key": "<hash12>", "seed": 0}, ...],
+     "versions": {"python": ..., "torch": ..., "torchvision": ..., "numpy": ..., "scipy": ..., "openvino": ...,
+                  "gm_lib": ...},                  # the packing environment (gm_lib.versions)
+     "runs": [{"dir": "runs/<name>-<hash12>", "name": "<name>", "key": "<hash12>", "seed": 0,
+               "versions": {...} | null}, ...],   # the environment that trained the run, when recorded
      "files": {"runs/<name>-<hash12>/checkpoint.pt": {"sha256": "<hex>", "size": <bytes>}, ...}}
 
 and whose other members are exactly the regular files ``files`` lists, by their path relative to

@@ -23,8 +23,9 @@ from gm_build.share.manifest import FORMAT, MANIFEST_NAME, VERSION, check_member
 from gm_lib.cache import atomic_write
 from gm_lib.paths import CACHED_RESULTS, cache_dir
 from gm_lib.runs import stale_reason, unfinished_reason
+from gm_lib.versions import collect_versions, read_run_versions
 
-__all__ = ["PackReport", "pack", "packable_runs", "unfinished_reason"]
+__all__ = ["PackReport", "pack", "packable_runs"]
 
 
 @dataclass
@@ -74,14 +75,15 @@ def _manifest(cache_root: Path, run_dirs: list[Path], names: list[str], profile:
     for run_dir in run_dirs:
         config = json.loads((run_dir / "config.json").read_text())
         name, _, key = run_dir.name.rpartition("-")
-        runs.append({"dir": f"runs/{run_dir.name}", "name": name, "key": key, "seed": config["train_config"]["seed"]})
+        runs.append({"dir": f"runs/{run_dir.name}", "name": name, "key": key, "seed": config["train_config"]["seed"],
+                     "versions": read_run_versions(run_dir)})  # what trained it (None: not recorded)
     files = {}
     for name in names:
         sha256, size = sha256_file(cache_root / name)
         files[name] = {"sha256": sha256, "size": size}
     return {"format": FORMAT, "version": VERSION, "git_commit": git_commit(), "profile": profile,
             "seeds": sorted({run["seed"] for run in runs}), "gm_lib_version": gm_lib.__version__,
-            "runs": runs, "files": files}
+            "versions": collect_versions(), "runs": runs, "files": files}
 
 
 def _tar_info(name: str, size: int) -> tarfile.TarInfo:

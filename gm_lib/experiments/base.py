@@ -11,14 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from gm_lib.checkpoint import CHECKPOINT_NAME
 from gm_lib.precision import select_device
 from gm_lib.profiles import Profile
 from gm_lib.progress import phase
-from gm_lib.runs import get_or_train, load_snapshots, run_directory
+from gm_lib.runs import get_or_train, load_finished, load_snapshots, run_directory
 from gm_lib.train_config import TrainConfig
+from gm_lib.versions import record_run_versions
 
-__all__ = ["Run", "ModelEntry", "models_table", "train_run", "snapshot_models", "make_train_config", "budget_steps",
-           "GUARD_FLOOR_MINUTES", "slug", "IMAGE_SHAPES", "LATENT_DIMS", "VALIDATION_HOLDOUT"]
+__all__ = ["Run", "ModelEntry", "models_table", "train_run", "load_run", "snapshot_models", "make_train_config",
+           "budget_steps", "GUARD_FLOOR_MINUTES", "slug", "IMAGE_SHAPES", "LATENT_DIMS", "VALIDATION_HOLDOUT"]
 
 IMAGE_SHAPES = {"mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28), "binarized_mnist": (1, 28, 28), "svhn": (3, 32, 32),
                 "celeba": (3, 64, 64)}
@@ -54,7 +56,8 @@ class Run:
     """One trainable experiment: a cache name, a model config, data and a training config.
 
     ``precision="auto"`` is resolved on creation (with ``bf16_keeps_quality``, the registry's verdict), so what a
-    notebook records is what the run trains at.
+    notebook records is what the run trains at. ``trained_by`` names the notebook that trains the run when another
+    one only loads it (:func:`load_run`; 05 loads 01's and 04's models); None for a notebook's own runs.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Run:
     train: TrainConfig
     val: object | None = None
     bf16_keeps_quality: bool = False
+    trained_by: str | None = None
 
     def __post_init__(self):
         resolved = self.train.resolve(self.bf16_keeps_quality)
@@ -90,12 +94,43 @@ def models_table(entries: tuple[ModelEntry, ...], steps: dict[str, int] | None =
 
 
 def train_run(run: Run, force: bool = False, progress: bool = True):
-    """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``."""
+    """Load the run's model from the checkpoint cache, or train it. Returns ``(model, History)``.
+
+    A call that trained (or resumed) the run records this environment's package versions beside it
+    (:func:`gm_lib.versions.record_run_versions`; ``make report PLAN=1`` compares them).
+
+    Raises:
+        ValueError: ``run.trained_by`` names another notebook: load it with :func:`load_run`, never train it here.
+    """
+    if run.trained_by is not None:
+        raise ValueError(f"run {run.name} is trained by notebook {run.trained_by}: load it with load_run(run)")
     budget = None if run.train.max_minutes is None else 60 * run.train.max_minutes
+    before = _checkpoint_identity(run.directory)
     # The phase is shown by `make report`, and its time is counted as training there.
     with phase(f"training {run.name}", total=run.train.steps, budget_s=budget, kind="training"):
-        return get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force,
-                            progress=progress)
+        trained = get_or_train(run.name, run.model, run.data, run.train, val_data=run.val, force=force,
+                               progress=progress)
+    if _checkpoint_identity(run.directory) != before:  # training ends with a checkpoint; loading writes none
+        record_run_versions(run.directory)
+    return trained
+
+
+def _checkpoint_identity(run_dir: Path) -> tuple[int, int] | None:
+    try:
+        stat = (run_dir / CHECKPOINT_NAME).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def load_run(run: Run):
+    """Load the finished model of a run that another notebook trains (``run.trained_by``); never train it.
+
+    Returns ``(model, History)``. Raises :class:`gm_lib.runs.RunNotFinished` naming that notebook when the run is
+    absent or was stopped by the time guard: the notebook that trains it resumes it on the next ``make report``.
+    """
+    return load_finished(run.name, run.model, run.data, run.train, val_data=run.val,
+                         trained_by=run.trained_by or "the one that trains it")
 
 
 def snapshot_models(run: Run) -> list[tuple[int, object]]:
