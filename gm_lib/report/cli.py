@@ -132,7 +132,7 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
                 _check_data(spec.notebook, params)
                 models = [_trained_above(m, planned, spec.name) for m in model_plans(spec.notebook, params)]
             except DatasetUnavailable as error:
-                print(f"{spec.name}: not run, data unavailable ({str(error).split(': ')[0]})")
+                print(f"{spec.name}: not run, data unavailable: {error}")  # the message names make data DATASETS=
                 continue
             for line in format_plan(spec.name, f" (seed {seed})" if per_seed else "", reasons, models):
                 print(line)
@@ -143,7 +143,7 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
 def _check_data(notebook: Path, params: dict) -> None:
     """Raise DatasetUnavailable when a dataset the notebook's models train on is missing (never downloads)."""
     for spec in {run.data for run in notebook_runs(notebook, params).values()}:
-        load_dataset(spec.name, spec.split, n=1, binarize=spec.binarize, holdout=spec.holdout, download=False)
+        load_dataset(spec.name, spec.split, n=1, binarize=spec.binarize, holdout=spec.holdout)
 
 
 def _trained_above(model: ModelPlan, planned: dict[str, str], run_name: str) -> ModelPlan:
