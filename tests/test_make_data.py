@@ -343,6 +343,55 @@ def test_a_wrong_md5_from_torchvisions_url_falls_back_to_the_hub_mirror(env, hub
     assert json.loads((tmp_path / "data" / "SVHN" / "SOURCE.json").read_text())["repo"] == SVHN_REPO
 
 
+# ---------------------------------------------------------------- pieces
+
+
+def test_the_bar_prints_whole_lines_on_a_log_at_least_every_30_s(monkeypatch):
+    from gm_build.data import bars
+
+    clock = [0.0]
+    monkeypatch.setattr("tqdm.std.time", lambda: clock[0])  # tqdm reads its clock through this name
+    log = io.StringIO()  # not a tty
+    with bars.DownloadBar(total=10 << 20, desc="train.parquet", file=log) as bar:
+        for _ in range(10):
+            clock[0] += 31.0  # a slow link: one MiB every 31 s
+            bar.update(1 << 20)
+    assert "\r" not in log.getvalue() and log.getvalue().endswith("\n")
+    lines = [line for line in log.getvalue().split("\n") if line]
+    assert len(lines) >= 11 and bars.LOG_INTERVAL_S <= 60  # the opening line, one per 31 s update, the closing one
+    assert "train.parquet" in lines[-1] and "100%" in lines[-1] and "10.0M/10.0M" in lines[-1]
+
+
+def test_gm_lib_imports_nothing_from_gm_build():
+    offenders = [str(p.relative_to(repo_root())) for p in (repo_root() / "gm_lib").rglob("*.py")
+                 if "gm_build" in p.read_text()]
+    assert offenders == []
+
+
+def test_make_data_by_default_covers_every_dataset_the_report_trains_on(tmp_path):
+    from gm_build.data import DATASETS, default_datasets
+    from gm_lib.report.plan import report_runs
+
+    used = {run.data.name for run in report_runs("smoke").values()}
+    fetched = {"binarized_mnist": "mnist"}
+    assert {fetched.get(name, name) for name in used} <= set(DATASETS)
+    assert default_datasets(tmp_path) == list(DATASETS)  # an empty folder misses them all
+
+
+def test_plan_names_the_make_data_command_for_missing_data(tmp_path):
+    env = isolated_env("http://127.0.0.1:9", tmp_path)
+    (tmp_path / "data").mkdir()
+    result = subprocess.run([sys.executable, "-m", "gm_lib.report", "--plan", "--profile", "smoke", "--only",
+                             "wae_svhn", "wae_celeba", "--reports-dir", str(tmp_path / "reports"),
+                             "--figures-dir", str(tmp_path / "figures")],
+                            cwd=repo_root(), env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("wae_svhn: not run, data unavailable: ") and "run make data DATASETS=svhn" in line
+               for line in lines), result.stdout
+    assert any("run make data DATASETS=celeba" in line for line in lines), result.stdout
+
+
 # ---------------------------------------------------------------- the report side
 
 
@@ -360,8 +409,10 @@ def test_make_data_then_the_smoke_report_runs_svhn_and_celeba(env, tmp_path):
     (tmp_path / "cache" / "fid").symlink_to(fid)
     assert make_data(env, "svhn,celeba").returncode == 0
     only = "wgan_svhn wae_svhn wae_celeba"
-    result = subprocess.run(["make", "--no-print-directory", "report", "PROFILE=smoke", f"ONLY={only}",
-                             f"REPORT_ARGS=--reports-dir {tmp_path / 'reports'} --figures-dir {tmp_path / 'figures'}"],
+    bin_dir = Path(sys.prefix).resolve() / "bin"  # the environment the kernel gm-lab runs (.venv may be a link)
+    folders = f"--reports-dir {tmp_path / 'reports'} --figures-dir {tmp_path / 'figures'}"
+    result = subprocess.run(["make", "--no-print-directory", "report", f"BIN={bin_dir}", "PROFILE=smoke",
+                             f"ONLY={only}", f"REPORT_ARGS={folders}"],
                             cwd=repo_root(), env=env, capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "NOT RUN" not in result.stdout
