@@ -13,6 +13,7 @@ position, never from the file (nothing in a download picks a path).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -61,47 +62,62 @@ def _image_bytes(path: Path):
         yield from batch.column("image").field("bytes").to_pylist()
 
 
-def convert_svhn(label: str, shards: dict[str, list[Path]], split_rows: dict[str, int], staging: Path) -> None:
-    """Write ``staging/{split}_32x32.mat`` for each split (scipy's MATLAB v5, as the original files)."""
+def convert_svhn(label: str, shards: Iterable[tuple[str, Path]], split_rows: dict[str, int], staging: Path) -> None:
+    """Write ``staging/{split}_32x32.mat`` for each split (scipy's MATLAB v5, as the original files).
+
+    ``shards`` yields ``(split, parquet file)``; each file is read whole before the next is asked for.
+    """
     import io
 
     import pyarrow.parquet as pq
     from PIL import Image
+
+    images: dict[str, list[np.ndarray]] = {split: [] for split in split_rows}
+    labels: dict[str, list[int]] = {split: [] for split in split_rows}
+    for split, path in shards:
+        for data in _image_bytes(path):
+            with Image.open(io.BytesIO(data)) as image:
+                array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            if array.shape != (32, 32, 3):
+                raise FetchError(label, "schema", f"{path.name} holds a {array.shape} image, SVHN's are 32x32x3")
+            images[split].append(array)
+        labels[split].extend(pq.read_table(path, columns=["label"]).column("label").to_pylist())
+    for split, expected in split_rows.items():
+        _check_rows(label, split, len(images[split]), expected)
+        _write_svhn_mat(label, split, images[split], labels[split], staging)
+
+
+def _write_svhn_mat(label: str, split: str, images: list[np.ndarray], labels: list[int], staging: Path) -> None:
     from scipy.io import savemat
 
-    for split, paths in shards.items():
-        images, labels = [], []
-        for path in paths:
-            for data in _image_bytes(path):
-                with Image.open(io.BytesIO(data)) as image:
-                    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
-                if array.shape != (32, 32, 3):
-                    raise FetchError(label, "schema", f"{path.name} holds a {array.shape} image, SVHN's are 32x32x3")
-                images.append(array)
-            labels.extend(pq.read_table(path, columns=["label"]).column("label").to_pylist())
-        _check_rows(label, split, len(images), split_rows[split])
-        y = np.asarray(labels, dtype=np.int64)
-        if y.min() < 0 or y.max() > 9:
-            raise FetchError(label, "schema", f"{split} labels span {y.min()}..{y.max()}, expected digits 0..9")
-        x = np.stack(images, axis=-1)  # (32, 32, 3, N), torchvision's .mat layout
-        y = np.where(y == 0, 10, y).astype(np.uint8).reshape(-1, 1)  # the .mat stores digit 0 as 10
-        savemat(staging / f"{split}_32x32.mat", {"X": x, "y": y}, format="5", do_compression=False)
+    y = np.asarray(labels, dtype=np.int64)
+    if len(y) != len(images) or y.min() < 0 or y.max() > 9:
+        raise FetchError(label, "schema", f"{split}: {len(y)} labels spanning {y.min()}..{y.max()} for "
+                                          f"{len(images)} images; expected one digit 0..9 each")
+    x = np.stack(images, axis=-1)  # (32, 32, 3, N), torchvision's .mat layout
+    y = np.where(y == 0, 10, y).astype(np.uint8).reshape(-1, 1)  # the .mat stores digit 0 as 10
+    savemat(staging / f"{split}_32x32.mat", {"X": x, "y": y}, format="5", do_compression=False)
 
 
-def convert_celeba(label: str, shards: dict[str, list[Path]], split_rows: dict[str, int], staging: Path) -> None:
-    """Write ``staging/img_align_celeba/*`` and ``staging/list_eval_partition.txt`` in the official order."""
+def convert_celeba(label: str, shards: Iterable[tuple[str, Path]], split_rows: dict[str, int], staging: Path) -> None:
+    """Write ``staging/img_align_celeba/*`` and ``staging/list_eval_partition.txt``, numbered in ``shards``' order.
+
+    ``shards`` yields ``(split, parquet file)`` with every train shard first, then valid, then test (the official
+    numbering); each file is written out before the next is asked for.
+    """
     folder = staging / "img_align_celeba"
     folder.mkdir(parents=True, exist_ok=True)
-    lines, number = [], 0
-    for split in ("train", "valid", "test"):
-        count = 0
-        for path in shards.get(split, []):
-            for data in _image_bytes(path):
-                number, count = number + 1, count + 1
-                name = f"{number:06d}{_extension(label, path, data)}"
-                (folder / name).write_bytes(data)
-                lines.append(f"{name} {_SPLIT_CODES[split]}")
-        _check_rows(label, split, count, split_rows[split])
+    lines, counts, order = [], dict.fromkeys(split_rows, 0), list(_SPLIT_CODES)
+    for split, path in shards:
+        if lines and _SPLIT_CODES[split] < int(lines[-1].split()[1]):
+            raise FetchError(label, "schema", f"{path.name} ({split}) comes after a later split: order {order}")
+        for data in _image_bytes(path):
+            counts[split] += 1
+            name = f"{len(lines) + 1:06d}{_extension(label, path, data)}"
+            (folder / name).write_bytes(data)
+            lines.append(f"{name} {_SPLIT_CODES[split]}")
+    for split, expected in split_rows.items():
+        _check_rows(label, split, counts[split], expected)
     (staging / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
 
 

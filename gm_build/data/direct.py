@@ -90,9 +90,14 @@ def fetch_celeba_drive(staging: Path) -> dict:
     Raises:
         FetchError: Google Drive refused (quota, login) or the connection failed.
     """
+    import importlib.util
+
     from torchvision.datasets import CelebA
     from torchvision.datasets.utils import download_file_from_google_drive
 
+    label = "torchvision's Google Drive files for CelebA"
+    if importlib.util.find_spec("gdown") is None:  # torchvision's Drive download needs it; it is not pinned here
+        raise FetchError(label, "skipped", "torchvision's Google Drive download needs the gdown package")
     wanted = {"img_align_celeba.zip", "list_eval_partition.txt"}
     folder = staging  # the staged celeba/ folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,7 +109,7 @@ def fetch_celeba_drive(staging: Path) -> dict:
                     download_file_from_google_drive(file_id, str(folder), name, md5)
                     record[name] = {"google_drive_id": file_id, "md5": md5}
     except Exception as error:
-        raise FetchError("torchvision's Google Drive files for CelebA", *classify(error)) from None
+        raise FetchError(label, *classify(error)) from None
     with zipfile.ZipFile(folder / "img_align_celeba.zip") as archive:
         for member in archive.namelist():  # only the images, by their plain names: nothing from the zip picks a path
             name = member.rsplit("/", 1)[-1]

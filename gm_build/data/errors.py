@@ -10,6 +10,7 @@ _FIXES = {
     "404": "the file is not at the pinned revision: update the pins (GM_DATA_PINS) or report it",
     "checksum": "the download was damaged or the mirror changed: run make data again (the file is fetched anew)",
     "schema": "the mirror holds other data than pinned: pin another revision (GM_DATA_PINS) or report it",
+    "skipped": "pip install gdown to use this source too, or rely on the others",
     "failed": "run make data again; if it persists, report the line above",
 }
 

@@ -117,13 +117,19 @@ def _fetch_hub(source: HubSource, staging: Path) -> dict:
     expected = hub.list_expected(source, revision)  # every file listed before any byte is fetched
     downloads = cache_dir("downloads", source.repo.replace("/", "--"), revision)
     columns, write = _CONVERT[source.convert]
-    shards: dict[str, list[Path]] = {}
-    for pinned in expected.values():
-        local = hub.download_verified(source, revision, pinned, downloads)
-        convert.check_schema(source.label, local, columns, pinned.rows)
-        shards.setdefault(pinned.split, []).append(local)
-    write(source.label, shards, source.split_rows, staging)
-    shutil.rmtree(downloads, ignore_errors=True)  # converted: the shards are not needed twice on disk
+    split_order = list(source.split_rows)
+
+    def shards():
+        """Each file downloaded, verified and schema-checked; deleted once the converter has read it, so the
+        peak on disk is the converted dataset plus one shard."""
+        for pinned in sorted(expected.values(), key=lambda f: (split_order.index(f.split), f.path)):
+            local = hub.download_verified(source, revision, pinned, downloads)
+            convert.check_schema(source.label, local, columns, pinned.rows)
+            yield pinned.split, local
+            local.unlink()
+
+    write(source.label, shards(), source.split_rows, staging)
+    shutil.rmtree(downloads, ignore_errors=True)
     with contextlib.suppress(OSError):
         downloads.parent.rmdir()  # the repository's folder, when no other revision is in it
     files = {p: {"size": f.size, "sha256": f.sha256, "rows": f.rows} for p, f in expected.items()}

@@ -178,6 +178,10 @@ def _pinned(source: HubSource, pin: dict) -> HubSource:
         files = tuple(PinnedFile(path, by_path[path].split if path in by_path else _split_of(path),
                                  info.get("size"), info.get("sha256"), info.get("rows"))
                       for path, info in pin["files"].items())
+    unknown = [f.path for f in files if f.split not in source.split_rows]
+    if unknown:
+        raise ValueError(f"{PINS_ENV}: cannot tell the split of {unknown[0]} (its name starts with one of "
+                         f"{', '.join(source.split_rows)})")
     rows = dict(source.split_rows)
     for split in rows:
         counts = [f.rows for f in files if f.split == split]
