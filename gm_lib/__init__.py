@@ -3,7 +3,7 @@
 Modules (each holds one idea):
     paths     where data, checkpoints and figures live (GM_DATA_DIR, GM_CACHE_DIR)
     data      offline datasets as in-memory uint8 tensors, batches in [0, 1]
-    dataset_files  reading MNIST / Fashion-MNIST / SVHN raw files, download or a clear error
+    dataset_files  reading MNIST / Fashion-MNIST / SVHN raw files, or a clear error (never downloads)
     nets      DCGAN-style encoders, decoders, generators, critics; small MLPs
     models    VAE, WAE-MMD, WAE-GAN, latent-critic VAE, DCGAN, WGAN, WGAN-GP
     toy       the parallel-lines toy: Hellinger vs Earth-Mover estimation

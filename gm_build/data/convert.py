@@ -70,14 +70,17 @@ def convert_svhn(label: str, shards: Iterable[tuple[str, Path]], split_rows: dic
     import io
 
     import pyarrow.parquet as pq
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     images: dict[str, list[np.ndarray]] = {split: [] for split in split_rows}
     labels: dict[str, list[int]] = {split: [] for split in split_rows}
     for split, path in shards:
         for data in _image_bytes(path):
-            with Image.open(io.BytesIO(data)) as image:
-                array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            try:
+                with Image.open(io.BytesIO(data or b"")) as image:
+                    array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            except (UnidentifiedImageError, OSError, ValueError):
+                raise FetchError(label, "schema", f"{path.name} holds an image PIL cannot decode") from None
             if array.shape != (32, 32, 3):
                 raise FetchError(label, "schema", f"{path.name} holds a {array.shape} image, SVHN's are 32x32x3")
             images[split].append(array)

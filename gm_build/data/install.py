@@ -90,7 +90,9 @@ def fetch_dataset(data: Dataset, root: Path, say: Callable[[str], None] = print)
         try:
             record = _fetch(data, source, staging)
             _check_with_loader(data, root / STAGING, source.label)
-        except FetchError as failed:
+        except (FetchError, OSError) as failed:  # OSError: a full disk, a folder not writable
+            if not isinstance(failed, FetchError):
+                failed = FetchError(source.label, "failed", f"{type(failed).__name__}: {failed}")
             errors.append(failed)
             say(f"{data.name}: {failed}")
             continue
