@@ -343,6 +343,37 @@ def test_a_wrong_md5_from_torchvisions_url_falls_back_to_the_hub_mirror(env, hub
     assert json.loads((tmp_path / "data" / "SVHN" / "SOURCE.json").read_text())["repo"] == SVHN_REPO
 
 
+def test_mnist_from_torchvisions_second_mirror_gunzipped(env, hub, tmp_path):
+    """MNIST's first mirror is https (the proxy cannot tunnel it: refused), the second http, answered by the local
+    server as the proxy; torchvision's MD5s are replaced by those of synthetic .gz files in the subprocess."""
+    import gzip
+
+    from torchvision.datasets import MNIST
+
+    from tests.test_data import _write_idx
+
+    _write_idx(tmp_path / "idx", "train", 70)
+    _write_idx(tmp_path / "idx", "t10k", 30)
+    resources = []
+    for name, _ in MNIST.resources:
+        packed = gzip.compress((tmp_path / "idx" / name.removesuffix(".gz")).read_bytes())
+        hub.add_url(f"{MNIST.mirrors[1]}{name}", packed)
+        resources.append((name, hashlib.md5(packed).hexdigest()))
+    script = ("import sys, torchvision.datasets as d\n"
+              f"d.MNIST.resources = {resources!r}\n"
+              "from gm_build.data.__main__ import main\n"
+              "sys.exit(main(['--datasets', 'mnist']))\n")
+    proxied = {**env, "http_proxy": hub.endpoint, "HTTP_PROXY": hub.endpoint}
+    result = subprocess.run([sys.executable, "-c", script], cwd=repo_root(), env=proxied, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"mnist: from torchvision's source {MNIST.mirrors[0].rstrip('/')}" in result.stdout
+    assert "mnist: installed" in result.stdout
+    for stem in ("train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        assert (tmp_path / "data" / "MNIST" / "raw" / stem).read_bytes() == (tmp_path / "idx" / stem).read_bytes()
+    assert len(load_dataset("mnist", "test", root=tmp_path / "data")) == 30
+
+
 # ---------------------------------------------------------------- pieces
 
 
