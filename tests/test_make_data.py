@@ -421,6 +421,7 @@ def test_plan_names_the_make_data_command_for_missing_data(tmp_path):
     assert any(line.startswith("wae_svhn: not run, data unavailable: ") and "run make data DATASETS=svhn" in line
                for line in lines), result.stdout
     assert any("run make data DATASETS=celeba" in line for line in lines), result.stdout
+    assert lines[-1] == "missing data: make data DATASETS=celeba,svhn fetches it (then make report again)"
 
 
 # ---------------------------------------------------------------- the report side

@@ -6,6 +6,7 @@ See :mod:`gm_lib.report` for the usage.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from dataclasses import replace
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_report(outcomes, context, reports_dir)
     print(f"report: {paths['md']}, {paths['html'].name}, {paths['pdf'].name} ({time.perf_counter() - start:.0f} s)")
     print(describe_time_split(outcomes))
+    missing_data_line([f"{o.reason}: {o.fix}" for o in outcomes if o.status == "unavailable"])
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:
         at = f" (seed {o.seed})" if per_seed else ""
@@ -118,6 +120,7 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
     device = resolve_device(args.device)
     reports_dir, figures_dir = args.reports_dir.absolute(), args.figures_dir.absolute()
     planned: dict[str, str] = {}  # run folder -> the notebook run above that trains it
+    unavailable: list[str] = []
     for seed in seeds:
         for spec in specs:
             if args.only and spec.name not in args.only:
@@ -133,11 +136,20 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
                 models = [_trained_above(m, planned, spec.name) for m in model_plans(spec.notebook, params)]
             except DatasetUnavailable as error:
                 print(f"{spec.name}: not run, data unavailable: {error}")  # the message names make data DATASETS=
+                unavailable.append(str(error))
                 continue
             for line in format_plan(spec.name, f" (seed {seed})" if per_seed else "", reasons, models):
                 print(line)
     print("report: rebuilt from these runs' results (the builder never trains)")
+    missing_data_line(unavailable)
     return 0
+
+
+def missing_data_line(messages: list[str]) -> None:
+    """One closing line naming the command that fetches every missing dataset (from DatasetUnavailable messages)."""
+    names = sorted({name for text in messages for name in re.findall(r"make data DATASETS=(\w+)", text)})
+    if names:
+        print(f"missing data: make data DATASETS={','.join(names)} fetches it (then make report again)")
 
 
 def _check_data(notebook: Path, params: dict) -> None:
