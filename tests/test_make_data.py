@@ -393,6 +393,17 @@ def test_the_bar_prints_whole_lines_on_a_log_at_least_every_30_s(monkeypatch):
     assert "train.parquet" in lines[-1] and "100%" in lines[-1] and "10.0M/10.0M" in lines[-1]
 
 
+@pytest.mark.parametrize("pins", ["{not json", '{"flwrlabs/celeba": {"revision": "main"}}'])
+def test_bad_pins_are_one_line(pins, tmp_path, monkeypatch, capsys):
+    from gm_build.data.__main__ import main
+
+    (tmp_path / "pins.json").write_text(pins)
+    monkeypatch.setenv("GM_DATA_PINS", str(tmp_path / "pins.json"))
+    assert main(["--datasets", "celeba", "--root", str(tmp_path / "data")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: GM_DATA_PINS=") and "Traceback" not in err[0]
+
+
 def test_gm_lib_imports_nothing_from_gm_build():
     offenders = [str(p.relative_to(repo_root())) for p in (repo_root() / "gm_lib").rglob("*.py")
                  if "gm_build" in p.read_text()]
