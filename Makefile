@@ -17,7 +17,7 @@ ifeq ($(GM_DATA_DIR),)
 endif
 export GM_DATA_DIR
 
-.PHONY: help setup test test-fast test-browser docs report pack unpack student grade lab bench bench-step-cost bench-recipes bench-precision clean-report
+.PHONY: help setup test test-fast test-browser docs data report pack unpack student grade lab bench bench-step-cost bench-recipes bench-precision clean-report
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -41,11 +41,11 @@ $(VENV)/.requirements-installed: requirements.txt
 	touch $@
 
 test:  ## Lint (ruff: library, tests, benches, notebooks) and run the whole test suite (pytest), as CI does
-	$(BIN)/ruff check gm_lib tests bench notebooks
+	$(BIN)/ruff check gm_lib gm_build tests bench notebooks
 	$(BIN)/python -m pytest
 
 test-fast:  ## The inner loop: lint and the tests not marked slow (no papermill report, no subprocess resume)
-	$(BIN)/ruff check gm_lib tests bench notebooks
+	$(BIN)/ruff check gm_lib gm_build tests bench notebooks
 	$(BIN)/python -m pytest -m "not slow"
 
 test-browser:  ## JupyterLab and report.html in a real browser (Playwright + Debian chromium) on a warm smoke cache; not part of `make test`
@@ -54,7 +54,10 @@ test-browser:  ## JupyterLab and report.html in a real browser (Playwright + Deb
 docs:  ## Rewrite what README.md and the notebooks generate from the chapter registries (model tables, model lists)
 	$(BIN)/python -m gm_build.docs
 
-report: docs  ## Re-run what changed (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm, PLAN=1 (say what would run, and why; run nothing)
+data:  ## Fetch, check and install the datasets into $GM_DATA_DIR: DATASETS=svhn,celeba (default: every missing one)
+	$(BIN)/python -m gm_build.data $(if $(DATASETS),--datasets $(DATASETS))
+
+report: $(if $(DATA),data) docs  ## Re-run what changed (papermill, kernel gm-lab) and rebuild reports/report.{md,html,pdf}; PROFILE=smoke|default|full, ONLY="run ...", SEEDS=0,1,2, PRECISION=auto|fp32|bf16, EXECUTOR=local|slurm, PLAN=1 (say what would run, and why; run nothing), DATA=1 (make data first)
 	$(BIN)/python -m gm_build.report --profile $(PROFILE) $(if $(ONLY),--only $(ONLY)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(PRECISION),--precision $(PRECISION)) $(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(PLAN),--plan) $(REPORT_ARGS)
 
 pack:  ## Write this commit's trained runs, FID statistics and classifiers as one verified archive: OUT=gm-lab-models.tar

@@ -4,7 +4,7 @@ gm_lib, never the reverse).
 Modules (each holds one idea):
     paths     where data, checkpoints and figures live (GM_DATA_DIR, GM_CACHE_DIR)
     data      offline datasets as in-memory uint8 tensors, batches in [0, 1]
-    dataset_files  reading MNIST / Fashion-MNIST / SVHN raw files, download or a clear error
+    dataset_files  reading MNIST / Fashion-MNIST / SVHN raw files, or a clear error (never downloads)
     nets      DCGAN-style encoders, decoders, generators, critics; small MLPs
     models    VAE, WAE (MMD, GAN), latent-critic VAE, GAN (one module per loss family in models/gan_losses)
     toy       the parallel-lines toy: Hellinger vs Earth-Mover estimation

@@ -12,7 +12,11 @@ Why not ``torchvision.datasets.CelebA``: its constructor refuses to load unless 
 files (identities, attributes, boxes, landmarks, partition) exist *and* match their published MD5s,
 although only the partition is needed here, and it decodes one JPEG per item on every access. Here
 the split is decoded once (PIL, threads: decoding releases the GIL) into one uint8 tensor
-``(N, 3, 64, 64)`` and cached in ``$GM_CACHE_DIR/celeba64/``.
+``(N, 3, 64, 64)`` and cached in ``$GM_CACHE_DIR/celeba64/``, keyed by the decoding code this process
+imported, PIL's version and each file's name, size and modification time (see :func:`cache_path`).
+
+``make data DATASETS=celeba`` writes this layout from a Hub mirror (a file may then hold PNG bytes under
+a ``.png`` name: the partition file names every image, and PIL reads either format).
 
 Memory: uint8 in memory, float only per batch (``ImageDataset.to_float``): the full train split
 (162,770 images) is 2.0 GB as uint8 instead of 8 GB as float32; ``n`` decodes only the first ``n``.
@@ -29,18 +33,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gm_lib.cache import atomic_write
+from gm_lib.cache import atomic_write, key_digest
 from gm_lib.dataset_files import DatasetCorrupt, DatasetUnavailable
 from gm_lib.paths import cache_dir
 
-__all__ = ["CELEBA_CROP", "CELEBA_SIZE", "CELEBA_SPLITS", "CELEBA_FOLDER", "preprocess_celeba", "load_celeba"]
+__all__ = ["CELEBA_CROP", "CELEBA_SIZE", "CELEBA_SPLITS", "CELEBA_FOLDER", "preprocess_celeba", "load_celeba",
+           "cache_path"]
 
 CELEBA_CROP = 140  # centre crop side, pixels of the 178×218 aligned image (WAE paper, "closecrop")
 CELEBA_SIZE = 64  # side after the resize
 CELEBA_SPLITS = {"train": 0, "valid": 1, "test": 2}  # codes in list_eval_partition.txt (torchvision's split_map)
 CELEBA_FOLDER = "celeba"
 _IMAGES, _PARTITION = "img_align_celeba", "list_eval_partition.txt"
-_CACHE_VERSION = 1  # bump when the preprocessing changes, so cached tensors are rebuilt
 
 
 def preprocess_celeba(image) -> np.ndarray:
@@ -69,8 +73,8 @@ def load_celeba(root: Path, split: str, n: int | None = None) -> tuple[Tensor, T
     """One CelebA split as uint8 ``(N, 3, 64, 64)`` images and ``(N,)`` int64 labels (all 0: CelebA has no classes).
 
     Images keep the partition file's order; ``n`` keeps the first ``n`` of the split (only those are decoded).
-    The decoded tensor is cached under ``$GM_CACHE_DIR/celeba64/``, keyed by the file names, their sizes
-    and the preprocessing, so replaced files are decoded again.
+    The decoded tensor is cached under ``$GM_CACHE_DIR/celeba64/`` (:func:`cache_path`), so a replaced file,
+    an edit of the decoding code or another PIL version decodes again.
 
     Raises:
         DatasetUnavailable: the image folder or the partition file is missing (the message says where to put them).
@@ -80,9 +84,8 @@ def load_celeba(root: Path, split: str, n: int | None = None) -> tuple[Tensor, T
     images_dir, partition = folder / _IMAGES, folder / _PARTITION
     if not (images_dir.is_dir() and partition.is_file()):
         raise DatasetUnavailable(
-            f"dataset 'celeba' not found under {root} (needs {images_dir} and {partition}): put img_align_celeba/ "
-            f"(unzip img_align_celeba.zip) and {_PARTITION} in {folder} (torchvision's CelebA layout) "
-            "or point GM_DATA_DIR at a folder that has them"
+            f"dataset 'celeba' not found under {root} (needs {images_dir} and {partition}): run make data "
+            f"DATASETS=celeba, or put img_align_celeba/ and {_PARTITION} in {folder} (torchvision's CelebA layout)"
         )
     names = _split_names(partition, CELEBA_SPLITS[split])
     if not names:
@@ -96,7 +99,7 @@ def load_celeba(root: Path, split: str, n: int | None = None) -> tuple[Tensor, T
             f"{partition} lists {len(missing)} image(s) missing from {images_dir} (first: {missing[0].name}): "
             "unzip img_align_celeba.zip there again"
         )
-    cache = cache_dir("celeba64") / f"{split}-n{len(paths)}-{_digest(paths)}.pt"
+    cache = cache_path(split, paths)
     if cache.is_file():
         images = torch.load(cache, weights_only=True)
     else:
@@ -120,11 +123,22 @@ def _split_names(partition: Path, code: int) -> list[str]:
     return names
 
 
-def _digest(paths: list[Path]) -> str:
-    digest = hashlib.sha256(f"v{_CACHE_VERSION}-{CELEBA_CROP}-{CELEBA_SIZE}".encode())
+def cache_path(split: str, paths: list[Path]) -> Path:
+    """Where the decoded split is cached: ``$GM_CACHE_DIR/celeba64/<split>-n<N>-<key>.pt``.
+
+    The key (:func:`gm_lib.cache.key_digest`) covers what decides the decoded pixels: this module's code as the
+    process imported it (crop, resize, decode loop), PIL's version (its JPEG / PNG decoders and Lanczos filter), and
+    each file's name, size and modification time (a file replaced by another of equal size still has a new mtime;
+    hashing the contents would read gigabytes on every load).
+    """
+    from PIL import __version__ as pil_version
+
+    files = hashlib.sha256()
     for path in paths:
-        digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
-    return digest.hexdigest()[:16]
+        stat = path.stat()
+        files.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    digest = key_digest({"pil": pil_version, "files": files.hexdigest()}, (__name__,))
+    return cache_dir("celeba64") / f"{split}-n{len(paths)}-{digest}.pt"
 
 
 def _decode_all(paths: list[Path]) -> Tensor:

@@ -32,7 +32,6 @@ from torch import Tensor
 
 from gm_lib.celeba import load_celeba  # JPEG decoding and its cache live in their own module
 from gm_lib.dataset_files import (  # the raw-file readers; their errors and constants are part of this API
-    DOWNLOAD_TIMEOUT_S,
     STATIC_BINARIZATION_SEED,
     DatasetCorrupt,
     DatasetUnavailable,
@@ -51,7 +50,6 @@ __all__ = [
     "ImageDataset",
     "BatchStream",
     "load_dataset",
-    "DOWNLOAD_TIMEOUT_S",
 ]
 
 DatasetName = Literal["mnist", "binarized_mnist", "fashion_mnist", "svhn", "celeba"]
@@ -212,7 +210,6 @@ def load_dataset(
     n: int | None = None,
     binarize: Binarization | None = None,
     root: str | Path | None = None,
-    download: bool | None = None,
     holdout: int = 0,
 ) -> ImageDataset:
     """Load one split of a dataset into memory.
@@ -226,11 +223,8 @@ def load_dataset(
         binarize: ``binarized_mnist`` only: ``static`` (default) or ``dynamic``.
         holdout: the last ``holdout`` training images form split ``valid`` and are left out of
             ``train`` (see :class:`DataSpec`); not for ``test`` nor ``binarized_mnist``.
-        root: dataset root (default :func:`gm_lib.paths.data_root`, i.e. ``$GM_DATA_DIR``).
-        download: try torchvision's download when files are missing (default: yes); never tried
-            with ``GM_OFFLINE=1`` (tests, CI). Each socket operation times out after
-            :data:`DOWNLOAD_TIMEOUT_S` seconds; any failure becomes :class:`DatasetUnavailable`.
-            CelebA is never downloaded (Google Drive's quota makes torchvision's download unreliable).
+        root: dataset root (default :func:`gm_lib.paths.data_root`, i.e. ``$GM_DATA_DIR``). Nothing is ever
+            downloaded here: ``make data DATASETS=<name>`` fetches, checks and installs a dataset.
 
     Returns:
         :class:`ImageDataset` with uint8 images ``(N, 1, 28, 28)`` (MNIST family) or
@@ -240,7 +234,7 @@ def load_dataset(
     Raises:
         ValueError: unknown name, split or binarization; a holdout that does not apply or does
             not leave training images.
-        DatasetUnavailable: files missing and no download possible (message says where to put them).
+        DatasetUnavailable: files missing (the message names ``make data DATASETS=<name>``).
         DatasetCorrupt: a file is truncated or malformed (message names the file).
     """
     if name not in DATASETS:
@@ -254,16 +248,14 @@ def load_dataset(
     if (name == "binarized_mnist") != (binarize in ("static", "dynamic")):
         raise ValueError(f"binarize={binarize!r} does not apply to {name!r} (static/dynamic are for binarized_mnist)")
     root = Path(root).expanduser() if root is not None else data_root()
-    if download is None:
-        download = True  # GM_OFFLINE=1 still wins (see _download_or_fail)
 
     source = "train" if holdout else split  # a held-out validation split comes from the training file
     if name == "celeba":
         images, labels = load_celeba(root, source, None if holdout else n)  # n: decode only what is used
     elif name == "svhn":
-        images, labels = load_svhn(root, source, download)
+        images, labels = load_svhn(root, source)
     else:
-        images, labels = load_mnist_family(name, root, source, binarize, download)
+        images, labels = load_mnist_family(name, root, source, binarize)
     if holdout:
         images, labels = _hold_out(images, labels, holdout, split)
     spec = DataSpec(name, split, n, binarize, holdout)

@@ -1,16 +1,14 @@
-"""Reading the datasets' raw files (MNIST / Fashion-MNIST IDX, SVHN .mat), downloading them or failing clearly.
+"""Reading the datasets' raw files (MNIST / Fashion-MNIST IDX, SVHN .mat), or failing clearly; never downloading.
 
 :func:`gm_lib.data.load_dataset` is the entry point; this module turns files in torchvision's raw
 layout into uint8 tensors ``(N, C, H, W)`` and int64 labels ``(N,)``, and turns every missing or
-damaged file into a :class:`DatasetUnavailable` / :class:`DatasetCorrupt` whose message says the fix.
-CelebA's JPEGs are read by :mod:`gm_lib.celeba`.
+damaged file into a :class:`DatasetUnavailable` / :class:`DatasetCorrupt` whose message says the fix
+(for missing data: ``make data DATASETS=<name>``, which fetches, checks and installs it).
+CelebA's images are read by :mod:`gm_lib.celeba`.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -18,25 +16,24 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "DOWNLOAD_TIMEOUT_S",
     "STATIC_BINARIZATION_SEED",
     "DatasetUnavailable",
     "DatasetCorrupt",
     "load_mnist_family",
     "load_svhn",
+    "unavailable",
 ]
 
 # Larochelle & Murray (2011) static binarization: one Bernoulli draw per pixel with p = grey/255,
 # made once with this seed so every run, test and notebook sees the same bits.
 STATIC_BINARIZATION_SEED = 20110101
-DOWNLOAD_TIMEOUT_S = 30.0  # per socket operation: an unreachable dataset server fails in seconds, not minutes
 
 _IDX_FOLDERS = {"mnist": "MNIST", "binarized_mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 _IDX_FILES = {"train": "train", "test": "t10k"}
 
 
 class DatasetUnavailable(FileNotFoundError):
-    """A dataset's files are missing and cannot be downloaded here."""
+    """A dataset's files are missing; the message names ``make data DATASETS=<name>``, which fetches them."""
 
 
 class DatasetCorrupt(ValueError):
@@ -46,10 +43,10 @@ class DatasetCorrupt(ValueError):
 # ---------------------------------------------------------------- MNIST and Fashion-MNIST
 
 
-def load_mnist_family(name, root: Path, split, binarize, download) -> tuple[Tensor, Tensor]:
+def load_mnist_family(name, root: Path, split, binarize) -> tuple[Tensor, Tensor]:
     """MNIST, binarized MNIST (static bits, Larochelle's 50k / 10k / 10k) or Fashion-MNIST from the IDX files."""
     file_split = "test" if split == "test" else "train"
-    images, labels = _read_idx_split(name, root, file_split, download)
+    images, labels = _read_idx_split(name, root, file_split)
     if name == "binarized_mnist":
         if binarize == "static":
             # One draw over the whole file (train or test), so the bits do not depend on the split.
@@ -63,12 +60,12 @@ def load_mnist_family(name, root: Path, split, binarize, download) -> tuple[Tens
     return images, labels
 
 
-def _read_idx_split(name, root: Path, split, download) -> tuple[Tensor, Tensor]:
+def _read_idx_split(name, root: Path, split) -> tuple[Tensor, Tensor]:
     folder = root / _IDX_FOLDERS[name] / "raw"
     stem = _IDX_FILES[split]
     image_file, label_file = folder / f"{stem}-images-idx3-ubyte", folder / f"{stem}-labels-idx1-ubyte"
     if not (image_file.exists() and label_file.exists()):
-        _download_or_fail(name, root, folder, download)
+        raise unavailable(name, root, f"{folder}/{{train,t10k}}-*-ubyte")
     images, labels = _read_idx(image_file, ndim=3), _read_idx(label_file, ndim=1)
     if images.shape[0] != labels.shape[0]:
         raise DatasetCorrupt(f"{image_file} has {images.shape[0]} images but {label_file} has {labels.shape[0]} labels")
@@ -94,7 +91,7 @@ def _read_idx(path: Path, ndim: int) -> Tensor:
 # ---------------------------------------------------------------- SVHN
 
 
-def load_svhn(root: Path, split, download) -> tuple[Tensor, Tensor]:
+def load_svhn(root: Path, split) -> tuple[Tensor, Tensor]:
     """SVHN from ``<root>/SVHN/{split}_32x32.mat``, read with scipy.
 
     torchvision's SVHN class refuses files whose MD5 differs from the published one (and
@@ -106,7 +103,7 @@ def load_svhn(root: Path, split, download) -> tuple[Tensor, Tensor]:
     folder = root / "SVHN"
     path = folder / f"{split}_32x32.mat"
     if not path.exists():
-        _download_or_fail("svhn", root, folder, download, split=split)
+        raise unavailable("svhn", root, f"{folder}/train_32x32.mat and test_32x32.mat")
     try:
         mat = loadmat(path)
         x, y = mat["X"], mat["y"]
@@ -121,41 +118,15 @@ def load_svhn(root: Path, split, download) -> tuple[Tensor, Tensor]:
     return images, labels
 
 
-# ---------------------------------------------------------------- download or a clear error
+# ---------------------------------------------------------------- a clear error
 
 
-@contextmanager
-def _socket_timeout(seconds: float):
-    """torchvision's downloader opens URLs without a timeout; bound every socket it opens meanwhile."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
+def unavailable(name: str, root: Path, needs: str) -> DatasetUnavailable:
+    """The one-line error for a missing dataset: what is missing, then the command that fetches it.
 
-
-def _download_or_fail(name: str, root: Path, folder: Path, download: bool, split: str = "train") -> None:
-    """Try torchvision's download (only when allowed and GM_OFFLINE is not 1); any failure -> DatasetUnavailable."""
-    # Name every file the notebooks need, so one fix is enough (not one missing file per attempt).
-    files = "train_32x32.mat and test_32x32.mat" if name == "svhn" else "the IDX files"
-    fix = f"put {files} in {folder} (torchvision's layout) or point GM_DATA_DIR at a folder that has them"
-    if os.environ.get("GM_OFFLINE") == "1":
-        offline = "GM_OFFLINE=1, so no download was tried"
-        raise DatasetUnavailable(f"dataset {name!r} not found under {root} ({offline}): {fix}")
-    if not download:
-        raise DatasetUnavailable(f"dataset {name!r} not found under {root}: {fix}")
-    from torchvision import datasets
-
-    try:
-        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
-            if name == "svhn":
-                datasets.SVHN(str(folder), split=split, download=True)
-            else:
-                cls = datasets.FashionMNIST if name == "fashion_mnist" else datasets.MNIST
-                cls(str(root), train=True, download=True)
-                cls(str(root), train=False, download=True)
-    except Exception as error:  # no network, a server down, a timeout, a bad checksum: all mean "not here"
-        reason = " ".join(str(error).split())[:160]  # torchvision's message spans lines: keep one
-        message = f"dataset {name!r} not found under {root} and download failed ({reason}): {fix}"
-        raise DatasetUnavailable(message) from None
+    Phrased ``<what is missing>: run make data DATASETS=<name> ...`` (the report splits it at ``: run``).
+    ``binarized_mnist`` is read from MNIST's files, so it names ``mnist``.
+    """
+    fetch = "mnist" if name == "binarized_mnist" else name
+    return DatasetUnavailable(f"dataset {name!r} not found under {root} (needs {needs}): run make data "
+                              f"DATASETS={fetch}, or point GM_DATA_DIR at a folder that has it")

@@ -1,13 +1,10 @@
-"""Shared fixtures. Tests never download: GM_OFFLINE=1 is set for the whole session."""
-
-import os
+"""Shared fixtures. Tests never reach outside 127.0.0.1: gm_lib's loaders never download, and the tests of
+``make data`` (tests/test_make_data.py) talk only to a Hub they start on 127.0.0.1."""
 
 import pytest
 import torch
 
 from gm_lib.paths import data_root
-
-os.environ["GM_OFFLINE"] = "1"
 
 
 def pytest_addoption(parser):

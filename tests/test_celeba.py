@@ -102,8 +102,60 @@ def test_decoded_split_is_cached_and_rebuilt_when_files_change(celeba_root, tmp_
     assert changed[0].max() <= 2 and torch.equal(changed[1:], first[1:])
 
 
+def _equal_size_jpegs(a: Image.Image, b: Image.Image) -> tuple[bytes, bytes]:
+    """Two JPEG files of exactly the same length (the shorter padded after its end marker, which decoders ignore)."""
+    import io
+
+    encoded = []
+    for image in (a, b):
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=90)
+        encoded.append(buffer.getvalue())
+    length = max(map(len, encoded))
+    return tuple(data + b"\0" * (length - len(data)) for data in encoded)
+
+
+def test_a_jpeg_replaced_by_one_of_equal_size_is_decoded_again(celeba_root):
+    path = celeba_root / "celeba" / "img_align_celeba" / "000081.jpg"  # the first test image
+    white, black = _equal_size_jpegs(Image.new("RGB", (WIDTH, HEIGHT), (255, 255, 255)),
+                                     Image.new("RGB", (WIDTH, HEIGHT)))
+    path.write_bytes(white)
+    assert load_dataset("celeba", "test", n=2, root=celeba_root).images[0].min() >= 250
+    path.write_bytes(black)  # same name, same size, other pixels
+    assert path.stat().st_size == len(white)
+    assert load_dataset("celeba", "test", n=2, root=celeba_root).images[0].max() <= 5
+
+
+def test_the_cache_key_follows_the_decoding_code_and_pil(celeba_root, monkeypatch, tmp_path):
+    import shutil
+
+    import PIL
+
+    import gm_lib.celeba as celeba
+    from gm_lib import code_graph
+
+    paths = sorted((celeba_root / "celeba" / "img_align_celeba").glob("*.jpg"))[:4]
+    key = celeba.cache_path("train", paths)
+    assert celeba.cache_path("train", paths) == key  # deterministic
+    # The decoding code with its crop box moved by one pixel, read as a fresh kernel would: another key.
+    copy = tmp_path / "gm_lib"
+    shutil.copytree(code_graph.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(code_graph, "PACKAGE", copy)
+    source = (copy / "celeba.py").read_text()
+    edited = source.replace("left, top = (width - CELEBA_CROP) // 2, (height - CELEBA_CROP) // 2",
+                            "left, top = (width - CELEBA_CROP) // 2 + 1, (height - CELEBA_CROP) // 2")
+    assert edited != source
+    (copy / "celeba.py").write_text(edited)
+    with code_graph.reading_disk():
+        assert celeba.cache_path("train", paths) != key
+    assert celeba.cache_path("train", paths) == key  # this process still decodes with the code it imported
+    monkeypatch.setattr(PIL, "__version__", "0.0.1")
+    assert celeba.cache_path("train", paths) != key
+
+
 def test_missing_celeba_names_the_folder_and_the_fix(tmp_path):
-    with pytest.raises(DatasetUnavailable, match=r"'celeba' not found under .*: put img_align_celeba/ .*GM_DATA_DIR"):
+    with pytest.raises(DatasetUnavailable, match=r"'celeba' not found under .*: run make data DATASETS=celeba, or put "
+                                                 r"img_align_celeba/ and list_eval_partition.txt in "):
         load_dataset("celeba", "train", root=tmp_path)
 
 

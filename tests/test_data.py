@@ -97,7 +97,7 @@ def _write_svhn_mat(path, n, seed=0):
 def test_svhn_loader_on_synthetic_mat(tmp_path):
     (tmp_path / "SVHN").mkdir()
     x, y = _write_svhn_mat(tmp_path / "SVHN" / "train_32x32.mat", n=50)
-    data = load_dataset("svhn", "train", root=tmp_path, download=False)
+    data = load_dataset("svhn", "train", root=tmp_path)
     assert data.images.shape == (50, 3, 32, 32) and data.images.dtype == torch.uint8
     assert torch.equal(data.images[7], torch.from_numpy(x[..., 7]).permute(2, 0, 1))
     expected = torch.from_numpy(y[:, 0].astype(np.int64)) % 10
@@ -107,9 +107,9 @@ def test_svhn_loader_on_synthetic_mat(tmp_path):
 
 def test_missing_dataset_is_a_clear_error_not_a_substitute(tmp_path):
     with pytest.raises(DatasetUnavailable, match=r"'svhn' not found under .*GM_DATA_DIR"):
-        load_dataset("svhn", "train", root=tmp_path, download=False)
+        load_dataset("svhn", "train", root=tmp_path)
     with pytest.raises(DatasetUnavailable, match="'fashion_mnist' not found"):
-        load_dataset("fashion_mnist", "test", root=tmp_path, download=False)
+        load_dataset("fashion_mnist", "test", root=tmp_path)
 
 
 def test_truncated_idx_file_names_the_file(tmp_path, mnist_root):
@@ -119,7 +119,7 @@ def test_truncated_idx_file_names_the_file(tmp_path, mnist_root):
         data = (mnist_root / "MNIST" / "raw" / name).read_bytes()
         (raw / name).write_bytes(data[: len(data) // 2] if "images" in name else data)
     with pytest.raises(DatasetCorrupt, match=r"t10k-images-idx3-ubyte is truncated"):
-        load_dataset("mnist", "test", root=tmp_path, download=False)
+        load_dataset("mnist", "test", root=tmp_path)
 
 
 def test_truncated_svhn_file_names_the_file(tmp_path):
@@ -128,7 +128,7 @@ def test_truncated_svhn_file_names_the_file(tmp_path):
     _write_svhn_mat(path, n=20)
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(DatasetCorrupt, match="test_32x32.mat cannot be read"):
-        load_dataset("svhn", "test", root=tmp_path, download=False)
+        load_dataset("svhn", "test", root=tmp_path)
 
 
 def test_bad_arguments_are_one_line_errors():
@@ -140,27 +140,12 @@ def test_bad_arguments_are_one_line_errors():
         load_dataset("mnist", "train", binarize="static")
 
 
-# ---------------------------------------------------------------- download: tried directly, never offline
-
-
-class _FakeDownload:
-    """Stands in for torchvision's dataset classes: records each call and the socket timeout it ran under."""
-
-    def __init__(self, error: Exception | None = None):
-        self.calls, self.timeouts, self.error = [], [], error
-
-    def __call__(self, *args, **kwargs):
-        import socket
-
-        self.calls.append((args, kwargs))
-        self.timeouts.append(socket.getdefaulttimeout())
-        if self.error is not None:
-            raise self.error
+# ---------------------------------------------------------------- loaders never download
 
 
 @pytest.fixture
 def no_socket(monkeypatch):
-    """Fail the test if anything opens a connection (e.g. a probe of some unrelated host)."""
+    """Fail the test if anything opens a connection."""
     import socket
 
     def refuse(*args, **kwargs):
@@ -170,35 +155,14 @@ def no_socket(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
-def test_download_is_tried_directly_with_a_timeout_and_failure_names_the_fix(tmp_path, monkeypatch, no_socket):
-    import socket
-    from urllib.error import URLError
-
-    from torchvision import datasets
-
-    import gm_lib.data as data_module
-
-    fake = _FakeDownload(URLError("Name or service not known"))
-    monkeypatch.setattr(datasets, "MNIST", fake)
-    monkeypatch.delenv("GM_OFFLINE")
-    before = socket.getdefaulttimeout()
-    with pytest.raises(DatasetUnavailable, match=r"'mnist' not found .*download failed .*Name or service.*: put "):
-        load_dataset("mnist", "test", root=tmp_path)
-    assert len(fake.calls) == 1 and fake.calls[0][1]["download"] is True
-    assert fake.timeouts == [data_module.DOWNLOAD_TIMEOUT_S] and socket.getdefaulttimeout() == before
-    assert not hasattr(data_module, "_network_reachable")  # no probe of an unrelated host first
-
-
-def test_gm_offline_never_tries_to_download(tmp_path, monkeypatch, no_socket):
-    from torchvision import datasets
-
-    fake = _FakeDownload()
-    monkeypatch.setattr(datasets, "FashionMNIST", fake)
-    monkeypatch.setenv("GM_OFFLINE", "1")
-    for download in (None, True):
-        with pytest.raises(DatasetUnavailable, match=r"GM_OFFLINE=1, so no download was tried\): put the IDX"):
-            load_dataset("fashion_mnist", "train", root=tmp_path, download=download)
-    assert fake.calls == []
+@pytest.mark.parametrize("name, fetch", [("mnist", "mnist"), ("binarized_mnist", "mnist"),
+                                         ("fashion_mnist", "fashion_mnist"), ("svhn", "svhn"), ("celeba", "celeba")])
+def test_missing_data_never_downloads_and_names_make_data(tmp_path, no_socket, name, fetch):
+    with pytest.raises(DatasetUnavailable) as error:
+        load_dataset(name, "test", root=tmp_path)
+    message = str(error.value)
+    assert "\n" not in message and f": run make data DATASETS={fetch}," in message
+    assert list(tmp_path.iterdir()) == []  # nothing written either
 
 
 # ---------------------------------------------------------------- a validation split held out of train

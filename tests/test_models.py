@@ -33,7 +33,7 @@ def mnist_batches():
 
     if not (data_root() / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
         pytest.skip(f"MNIST mirror not found under {data_root()}: set GM_DATA_DIR=/work/shared/data")
-    dataset = load_dataset("mnist", "train", n=2048, download=False)
+    dataset = load_dataset("mnist", "train", n=2048)
 
     def make(seed: int = 0):
         stream = dataset.stream(32, seed=seed)

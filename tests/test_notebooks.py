@@ -136,7 +136,7 @@ def test_smoke_report_builds_every_section_figure_and_table(smoke_report, mnist_
     assert len([m for m in metrics["tsne"] if m.startswith("knn/")]) == 1 + len(AUTOENCODER_MODELS)  # 01's VAE, 04's
     # SVHN is never replaced by another dataset: its runs are reported as not run, with the fix.
     assert text.count("data unavailable") >= 2 and "SVHN" in text
-    assert "dataset 'celeba' not found" in text and "put img_align_celeba/" in text
+    assert "dataset 'celeba' not found" in text and "run make data DATASETS=celeba" in text
     assert "PREVIEW" in text or "preview" in text  # smoke FIDs are labelled as such
 
 

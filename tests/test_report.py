@@ -110,7 +110,8 @@ def test_failure_names_notebook_and_cell_and_keeps_partial_output(report: dict) 
 @pytest.mark.slow
 def test_unavailable_data_is_not_run_with_reason_and_fix_and_exit_zero(report: dict) -> None:
     assert "svhn_run" in report["out"] and "NOT RUN (data unavailable): dataset 'svhn' not found" in report["out"]
-    assert re.search(r"\*\*Fix:\*\* put train_32x32.mat and test_32x32.mat in \S+SVHN", report["md"])
+    assert re.search(r"\*\*Fix:\*\* run make data DATASETS=svhn, or point GM_DATA_DIR", report["md"])
+    assert "missing data: make data DATASETS=svhn fetches it" in report["out"]
     tmp, dirs = report["tmp"], report["dirs"]
     status, out, _ = _run(["--profile", "smoke", "--manifest", str(_manifest(tmp, ["ok", "svhn"])), *dirs])
     assert status == 0

@@ -145,10 +145,10 @@ def test_autoencoders_on_svhn_score_and_show_colour_images(svhn_report):
 
 def test_missing_svhn_names_both_files_and_the_fix(tmp_path):
     with pytest.raises(DatasetUnavailable) as error:
-        load_dataset("svhn", "test", root=tmp_path, download=False)
+        load_dataset("svhn", "test", root=tmp_path)
     reason, fix = _split_fix(str(error.value))
     assert reason.startswith(f"dataset 'svhn' not found under {tmp_path}")
-    assert fix.startswith(f"put train_32x32.mat and test_32x32.mat in {tmp_path / 'SVHN'}")
+    assert "train_32x32.mat and test_32x32.mat" in reason and fix.startswith("run make data DATASETS=svhn")
 
 
 def test_the_real_data_root_has_no_svhn_so_the_report_says_not_run():
@@ -156,4 +156,4 @@ def test_the_real_data_root_has_no_svhn_so_the_report_says_not_run():
     if (data_root() / "SVHN" / "test_32x32.mat").exists():
         pytest.skip("real SVHN is present under GM_DATA_DIR")
     with pytest.raises(DatasetUnavailable, match="train_32x32.mat and test_32x32.mat"):
-        load_dataset("svhn", "test", download=False)
+        load_dataset("svhn", "test")

@@ -465,3 +465,26 @@ def test_unpack_reads_a_hub_repository_offline(packed, cache, tmp_path, monkeypa
     _assert_installed(packed, cache, monkeypatch)
     with pytest.raises(ArchiveRefused, match="could not get gm-lab-models.tar from hf://course/absent"):
         unpack("hf://course/absent", progress=False)
+
+
+def test_make_unpack_downloads_a_hub_repository_through_huggingface_hub(packed, cache, tmp_path, monkeypatch):
+    """``make unpack FROM=hf://...`` against a Hub on 127.0.0.1 (HF_ENDPOINT), every other host refused."""
+    import subprocess
+
+    from gm_lib.paths import repo_root
+    from tests.hub_server import HubServer, isolated_env
+
+    hub = HubServer()
+    hub.add_repo("course/gm-lab-models", {"gm-lab-models.tar": packed.archive.read_bytes()}, "3" * 40, kind="models")
+    hub.start()
+    env = isolated_env(hub.endpoint, tmp_path, GM_CACHE_DIR=str(cache),
+                       PYTHONPATH=os.pathsep.join([str(repo_root()), str(repo_root() / "tests")]))
+    try:
+        result = subprocess.run(["make", "--no-print-directory", "unpack", "FROM=hf://course/gm-lab-models"],
+                                cwd=repo_root(), env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        hub.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("HEAD", "/course/gm-lab-models/resolve/main/gm-lab-models.tar", None) in hub.requests
+    assert any(method == "GET" and path.startswith("/cdn/") for method, path, _ in hub.requests)
+    _assert_installed(packed, cache, monkeypatch)

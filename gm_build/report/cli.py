@@ -6,6 +6,7 @@ See :mod:`gm_build.report` for the usage.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from dataclasses import replace
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_report(outcomes, context, reports_dir)
     print(f"report: {paths['md']}, {paths['html'].name}, {paths['pdf'].name} ({time.perf_counter() - start:.0f} s)")
     print(describe_time_split(outcomes))
+    missing_data_line([f"{o.reason}: {o.fix}" for o in outcomes if o.status == "unavailable"])
     failed = [o for o in outcomes if o.status == "failed"]
     for o in failed:
         at = f" (seed {o.seed})" if per_seed else ""
@@ -123,6 +125,7 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
     device = resolve_device(args.device)
     reports_dir, figures_dir = args.reports_dir.absolute(), args.figures_dir.absolute()
     planned: dict[str, str] = {}  # run folder -> the notebook run above that trains it
+    unavailable: list[str] = []
     for seed in seeds:
         for spec in specs:
             if args.only and spec.name not in args.only:
@@ -137,19 +140,28 @@ def print_plan(specs: tuple[RunSpec, ...], seeds: list[int], args: argparse.Name
                 _check_data(spec.notebook, params)
                 models = [_trained_above(m, planned, spec.name) for m in model_plans(spec.notebook, params)]
             except DatasetUnavailable as error:
-                print(f"{spec.name}: not run, data unavailable ({str(error).split(': ')[0]})")
+                print(f"{spec.name}: not run, data unavailable: {error}")  # the message names make data DATASETS=
+                unavailable.append(str(error))
                 continue
             note = "" if reasons else results_versions_note(output_dir, RESULTS_FILE)
             for line in format_plan(spec.name, f" (seed {seed})" if per_seed else "", reasons, models, note):
                 print(line)
     print("report: rebuilt from these runs' results (the builder never trains)")
+    missing_data_line(unavailable)
     return 0
+
+
+def missing_data_line(messages: list[str]) -> None:
+    """One closing line naming the command that fetches every missing dataset (from DatasetUnavailable messages)."""
+    names = sorted({name for text in messages for name in re.findall(r"make data DATASETS=(\w+)", text)})
+    if names:
+        print(f"missing data: make data DATASETS={','.join(names)} fetches it (then make report again)")
 
 
 def _check_data(notebook: Path, params: dict) -> None:
     """Raise DatasetUnavailable when a dataset the notebook's models train on is missing (never downloads)."""
     for spec in {run.data for run in notebook_runs(notebook, params).values()}:
-        load_dataset(spec.name, spec.split, n=1, binarize=spec.binarize, holdout=spec.holdout, download=False)
+        load_dataset(spec.name, spec.split, n=1, binarize=spec.binarize, holdout=spec.holdout)
 
 
 def _trained_above(model: ModelPlan, planned: dict[str, str], run_name: str) -> ModelPlan:
