@@ -14,7 +14,7 @@ from torch import nn
 
 from gm_lib import exercises, latent, losses, metrics
 from gm_lib.exercises import EXERCISES, ExerciseFailed, ExerciseNotImplemented, run_check
-from gm_lib.exercises.notebooks import grade
+from gm_lib.exercises.grading import grade
 from gm_lib.models.vae import VAE
 from gm_lib.paths import repo_root
 
