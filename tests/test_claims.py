@@ -22,16 +22,16 @@ WAE_TABLE1 = claims.Literature("Tolstikhin et al. 2018, Table 1", ("WAE-GAN", "W
                                {"WAE-GAN": 42, "WAE-MMD (IMQ)": 55, "VAE": 63}, "CelebA 64×64")
 
 
-def _recorder(tmp_path, profile="default"):
+def _recorder(tmp_path, profile="default", knn=KNN):
     rec = Recorder(tmp_path, "tsne", get_profile(profile), seed=0)
-    for group in KNN.values():
+    for group in knn.values():
         for label, value in group.items():
             rec.metric(READS[label], value, model=label)
     return rec
 
 
-def _knn_claim(rec):
-    return claims.compare(rec, "knn", "kNN accuracy (k = 5)", KNN, lower_is_better=False,
+def _knn_claim(rec, knn=KNN):
+    return claims.compare(rec, "knn", "kNN accuracy (k = 5)", knn, lower_is_better=False,
                           better="keep classes further apart", reads=READS, literature=WAE_FIG1)
 
 
@@ -146,3 +146,45 @@ def test_run_times_come_from_the_manifest(tmp_path):
     text = str(claims.run_time("vae_bmnist").data)
     assert f"default {spec.minutes['default']:g} min" in text and f"smoke {spec.minutes['smoke']:g} min" in text
     assert "not measured" in str(claims.run_time("wae_svhn").data)
+
+
+def _report(tmp_path, seeds: tuple[int, ...], edit=None) -> str:
+    """The report of one run recorded at ``seeds`` (default profile, the kNN claim), ``edit(results)`` applied."""
+    from gm_lib.paths import repo_root
+    from gm_lib.report.build import ReportContext, render_markdown
+    from gm_lib.report.run import Outcome, RunSpec
+
+    spec = RunSpec("tsne", repo_root() / "notebooks" / "05_tsne_latents.ipynb", {}, "t-SNE")
+    outcomes = []
+    for seed in seeds:
+        # seed 1: the VAE of 04 at 0.86, below the best WAE: the seeds disagree on the direction
+        knn = KNN if seed == 0 else {**KNN, "the VAEs": {**KNN["the VAEs"], "VAE (04)": 0.86}}
+        rec = _recorder(tmp_path / f"seed{seed}", knn=knn)
+        rec.seed = seed
+        _knn_claim(rec, knn)
+        path = rec.save()
+        if edit:
+            data = json.loads(path.read_text())
+            edit(data)
+            path.write_text(json.dumps(data))
+        outcomes.append(Outcome(spec, "ok", path.parent, seed=seed if len(seeds) > 1 else None))
+    context = ReportContext("default", seeds[0], "cpu", "fp32", 1.0, "now", "abc", seeds)
+    text = render_markdown(outcomes, context, tmp_path / "reports")
+    return text[text.index("## Where our results differ from the papers"):text.index("## Real-vs-real FID floor")]
+
+
+def test_the_report_lists_where_our_direction_differs_from_the_papers(tmp_path):
+    section = _report(tmp_path, (0,))
+    assert "- **tsne** (`knn`): Here the VAEs keep classes further apart" in section
+    assert "**Unlike Tolstikhin et al. 2018 (Fig. 1)**" in section and "does not match" not in section
+    over_seeds = _report(tmp_path / "two", (0, 1))
+    assert "Over the seeds: **within the seed spread** (n=2 seeds): VAE (04) vs WAE-MMD (IMQ)" in over_seeds
+
+
+def test_the_report_flags_a_claim_whose_sentence_disagrees_with_its_numbers(tmp_path):
+    def flip(data):
+        data["claims"][0]["measured"] = "the WAEs"
+
+    section = _report(tmp_path, (0,), flip)
+    assert "**Claims whose sentence does not match their numbers**" in section
+    assert "- tsne: claim knn: recorded direction 'the WAEs', its numbers give 'the VAEs'" in section
