@@ -22,7 +22,7 @@ Record (one entry of ``results.json["claims"]``)::
 
     {"name": "knn_vae_vs_wae", "kind": "compare", "what": "kNN accuracy (k = 5)", "lower_is_better": false,
      "groups": {"the VAEs": {"VAE (01)": 0.939}, "the WAEs": {"WAE-MMD (IMQ)": 0.888}},
-     "better": "keep classes further apart", "reads": {"VAE (01)": "knn/vae_bmnist", ...}, "digits": 3,
+     "better": "classes further apart", "ahead": "ahead of", "reads": {"VAE (01)": "knn/vae_bmnist", ...}, "digits": 3,
      "literature": {"source": "...", "expects": "the WAEs", "values": {}, "protocol": "..."} | null,
      "measured": "the VAEs" | ["A", "B"] | "inside" | null, "agrees": false | true | null,
      "seed_test": "one seed: not tested", "preview": false, "text": "..."}
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Literature", "PREVIEW", "ONE_SEED", "compare", "order", "bound", "render", "audit", "seed_test",
-           "differing", "run_time"]
+           "differing", "run_time", "summary"]
 
 PREVIEW = "preview numbers: not evaluated"
 ONE_SEED = "one seed: not tested"
@@ -68,8 +68,8 @@ class Literature:
 
 
 def compare(rec, name: str, what: str, groups: Mapping[str, Mapping[str, float]], *, lower_is_better: bool,
-            better: str, reads: Mapping[str, str] | None = None, literature: Literature | None = None,
-            digits: int = 3):
+            better: str = "", ahead: str = "ahead of", reads: Mapping[str, str] | None = None,
+            literature: Literature | None = None, digits: int = 3):
     """Two groups of models by one score: the group every member of which beats every member of the other.
 
     Args:
@@ -78,7 +78,8 @@ def compare(rec, name: str, what: str, groups: Mapping[str, Mapping[str, float]]
         what: the score as the sentence names it (``"kNN accuracy (k = 5)"``).
         groups: exactly two: group name (``"the VAEs"``) -> {model label: value}.
         lower_is_better: the score's direction.
-        better: what the winning group does, in the plural (``"keep classes further apart"``).
+        better: what being ahead means, shown in brackets (``"classes further apart"``; none when empty).
+        ahead: the words between the winning and the losing group (``"ahead of"``, ``"blurrier than"``).
         reads: model label -> the metric name the value was read from (checked by :func:`audit`).
         literature: the paper's expectation (``expects`` a group name).
         digits: decimals shown.
@@ -92,7 +93,7 @@ def compare(rec, name: str, what: str, groups: Mapping[str, Mapping[str, float]]
     if len(groups) != 2 or not all(groups.values()):
         raise ValueError(f"compare() needs two non-empty groups, got {list(groups)}")
     record = _record(rec, name, "compare", what, lower_is_better, reads, literature, digits,
-                     groups={g: _numbers(v) for g, v in groups.items()}, better=better)
+                     groups={g: _numbers(v) for g, v in groups.items()}, better=better, ahead=ahead)
     return _add(rec, record)
 
 
@@ -154,6 +155,13 @@ def run_time(run_name: str, manifest: str | os.PathLike | None = None):
     return _markdown(text)
 
 
+def summary(rec, *paragraphs: str):
+    """``paragraphs`` (e.g. the run's note), then every claim recorded on ``rec`` so far, one bullet each, as Markdown:
+    what a chapter's discussion cell shows."""
+    bullets = "\n".join(f"- {claim['text']}" for claim in rec.claims) or "No claims recorded."
+    return _markdown("\n\n".join([*paragraphs, bullets]))
+
+
 def _markdown(text: str):
     try:
         from IPython.display import Markdown
@@ -174,8 +182,10 @@ def _record(rec, name, kind, what, lower_is_better, reads, literature, digits, *
     lit = None if literature is None else {**asdict(literature), "values": dict(literature.values),
                                            "expects": _plain(literature.expects)}
     preview = bool(getattr(rec.profile, "fid_preview", False))
+    labels = set(parts.get("values", {})) | {k for group in parts.get("groups", {}).values() for k in group}
+    reads = {label: metric for label, metric in (reads or {}).items() if label in labels}  # a chapter's map of all
     record = {"name": name, "kind": kind, "what": what, "lower_is_better": lower_is_better, **parts,
-              "reads": dict(reads or {}), "digits": digits, "literature": lit, "preview": preview,
+              "reads": reads, "digits": digits, "literature": lit, "preview": preview,
               "profile": getattr(rec.profile, "name", str(rec.profile)), "seed_test": ONE_SEED}
     record["measured"] = None if preview else measure(record)
     record["agrees"] = None if preview or lit is None else _agrees(record)
@@ -247,14 +257,14 @@ def _listing(values: Mapping[str, float], digits: int, sign: int) -> str:
 
 def _compare_text(record) -> str:
     sign, digits, groups = 1 if record["lower_is_better"] else -1, record["digits"], record["groups"]
-    winner = record["measured"]
+    winner, better = record["measured"], f" ({record['better']})" if record["better"] else ""
     if winner == "neither":
         both = {label: v for values in groups.values() for label, v in values.items()}
         a, b = groups
-        return (f"Neither {a} nor {b} {record['better']} throughout: {record['what']} "
+        return (f"{record['what']}, here neither {a} nor {b} {record['ahead']} the other throughout{better}: "
                 f"{_listing(both, digits, sign)}.")
     loser = next(g for g in groups if g != winner)
-    return (f"Here {winner} {record['better']} than {loser}: {record['what']} "
+    return (f"{record['what']}, here {winner} {record['ahead']} {loser}{better}: "
             f"{_listing(groups[winner], digits, sign)} vs {_listing(groups[loser], digits, sign)}.")
 
 
@@ -272,7 +282,7 @@ def _bound_text(record) -> str:
     digits = record["digits"]
     where = {"below": "below", "inside": "inside", "above": "above"}[record["measured"]]
     span = _fmt(low, digits) if low == high else f"{_fmt(low, digits)} … {_fmt(high, digits)}"
-    return f"{record['what']}: {label} {_fmt(value, digits)}, {where} the range {span}."
+    return f"{record['what']}: {_fmt(value, digits)} ({label}), {where} the range {span}."
 
 
 def _literature_text(record) -> str:
@@ -281,14 +291,14 @@ def _literature_text(record) -> str:
     lit = record["literature"]
     if lit is None:
         return ""
-    numbers = ", ".join(f"{label} {v:g}" for label, v in lit["values"].items())
+    numbers = ", ".join(f"{label} = {v:g}" for label, v in lit["values"].items())
     detail = "; ".join(p for p in (numbers, lit["protocol"]) if p)
     detail = f" ({detail})" if detail else ""
     source, expects, agrees, kind = lit["source"], lit["expects"], record["agrees"], record["kind"]
     if kind == "order":
         said = "ranks them " + (" < " if record["lower_is_better"] else " > ").join(expects)
     elif kind == "compare":
-        said = f"has {expects} {record['better']}"
+        said = f"has {expects} {record['ahead']} {next(g for g in record['groups'] if g != expects)}"
     else:
         said = f"puts ours {expects} its range"
     if agrees is None:
