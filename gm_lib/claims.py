@@ -299,8 +299,10 @@ def _literature_text(record) -> str:
         said = "ranks them " + (" < " if record["lower_is_better"] else " > ").join(expects)
     elif kind == "compare":
         said = f"has {expects} {record['ahead']} {next(g for g in record['groups'] if g != expects)}"
+    elif agrees is False:  # a bound: our number outside the paper's
+        return f"**Unlike {source}**{detail}."
     else:
-        said = f"puts ours {expects} its range"
+        said = "gives"
     if agrees is None:
         return f"{source} {said}{detail}."
     if agrees:
