@@ -120,3 +120,11 @@ def test_a_renamed_function_is_reported_as_not_found(tmp_path):
 
     mmd, _ = _student(tmp_path, edit)
     assert mmd.status == "FAILED" and "no function named `mmd_imq`" in mmd.hint
+
+
+def test_a_check_cell_whose_nbgrader_metadata_was_edited_is_tampered_not_a_crash(tmp_path):
+    def edit(nb):
+        del _cell(nb, "mmd_imq").metadata["nbgrader"]["points"]
+
+    mmd, adversary = _student(tmp_path, edit)
+    assert mmd.status == "TAMPERED" and "`mmd_imq` edited" in mmd.hint and adversary.passed

@@ -185,8 +185,14 @@ def _edited_locked_cells(cells, source: Path) -> dict[str, str]:
     import nbformat
     from nbgrader.utils import compute_checksum
 
+    def checksum(cell) -> str:
+        try:
+            return compute_checksum(cell)
+        except (KeyError, TypeError, ValueError):  # metadata edited beyond what nbgrader reads (no points, ...)
+            return "unreadable"
+
     def checksums(notebook_cells):
-        return {c.metadata["nbgrader"]["grade_id"]: compute_checksum(c) for c in notebook_cells
+        return {c.metadata["nbgrader"]["grade_id"]: checksum(c) for c in notebook_cells
                 if _locked(c) and "grade_id" in c.metadata["nbgrader"]}
 
     expected, found = checksums(nbformat.read(source, as_version=4).cells), checksums(cells)
