@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 Decode = Callable[[Tensor], Tensor]
-PERTURBATION_EPS = torch.linspace(-5, 4, 10)  # the course's offsets; label figures with the same values
+# Offsets −5 … +5 in steps of 1: symmetric, so the unperturbed code (ε = 0) is the middle column of every grid.
+PERTURBATION_EPS = torch.linspace(-5, 5, 11)
 
 
 @torch.no_grad()
@@ -61,7 +62,7 @@ def perturb_latent(decode: Decode, z: Tensor, dims: list[int] | range, eps: Tens
     Args:
         z: ``(d,)`` base code.
         dims: coordinates to perturb.
-        eps: offsets (default :data:`PERTURBATION_EPS`, ``linspace(-5, 4, 10)``, the course's range).
+        eps: offsets (default :data:`PERTURBATION_EPS`, ``linspace(-5, 5, 11)``: 0 in the middle column).
 
     Returns:
         ``(len(dims), len(eps), C, H, W)`` in ``[0, 1]``: row i varies coordinate ``dims[i]``.

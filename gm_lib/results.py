@@ -19,6 +19,7 @@ results.json schema (``schema: 1``)::
       "figures": [{"file": "samples.png", "name": "samples", "caption": "..."}],   # files relative to output_dir
       "tables": {"losses": {"columns": [...], "rows": [[...], ...], "caption": "..."}},
       "notes": ["markdown paragraph", ...],
+      "claims": [{"name": ..., "kind": "compare", "text": "Here …", "measured": ..., "agrees": ...}],  # gm_lib.claims
       "versions": {"python": ..., "torch": ..., "torchvision": ..., "numpy": ..., "scipy": ..., "openvino": ...,
                    "gm_lib": ...},                 # gm_lib.versions; "not installed" for a missing package
       "git_commit": "<sha>[-dirty]" | "unknown",
@@ -91,6 +92,7 @@ class Recorder:
         self.figures: list[dict[str, str]] = []
         self.tables: dict[str, dict[str, Any]] = {}
         self.notes: list[str] = []
+        self.claims: list[dict[str, Any]] = []  # sentences written from the numbers (gm_lib.claims)
         self.training: dict[str, dict[str, Any]] = {}
         self._start = time.perf_counter()
         self._spent_at_start = time_spent()  # a notebook re-run in one kernel counts only its own time
@@ -144,6 +146,7 @@ class Recorder:
             "figures": self.figures,
             "tables": self.tables,
             "notes": self.notes,
+            "claims": self.claims,
             "training": self.training,
             "versions": collect_versions(),
             "git_commit": git_commit(),

@@ -14,7 +14,7 @@ from torch import nn
 
 from gm_lib import exercises, latent, losses, metrics
 from gm_lib.exercises import EXERCISES, ExerciseFailed, ExerciseNotImplemented, run_check
-from gm_lib.exercises.notebooks import grade
+from gm_lib.exercises.grading import grade
 from gm_lib.models.vae import VAE
 from gm_lib.paths import repo_root
 
@@ -51,6 +51,119 @@ def test_at_least_ten_exercises_two_or_three_per_chapter():
 def test_the_reference_passes(name):
     result = run_check(EXERCISES[name], REFERENCES[name])
     assert result.passed, result.hint
+
+
+# ---------------------------------------------------------------- correct answers written another way
+
+
+def _gp_alpha(critic, real, fake, generator=None):
+    """Gulrajani et al.'s own code: x̂ = x + α(x̃ − x), α drawn after a draw the reference does not make."""
+    torch.rand(3, generator=generator)  # another draw first: the draws differ from the reference's
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator)
+    x_hat = (real + alpha * (fake - real)).detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat), x_hat, grad_outputs=torch.ones(real.shape[0]), create_graph=True)
+    return ((grad.reshape(len(grad), -1).pow(2).sum(1) + 1e-12).sqrt() - 1).pow(2).mean()
+
+
+def _gp_fake_side(critic, real, fake, generator=None):
+    """x̂ = εx̃ + (1 − ε)x, ε drawn as (B,) and reshaped."""
+    eps = torch.rand(real.shape[0], generator=generator).view(-1, *([1] * (real.dim() - 1)))
+    x_hat = eps * fake + (1 - eps) * real
+    x_hat.requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def _knn_by_rule(rule):
+    """kNN accuracy with vote ties broken by ``rule(tied labels, neighbour labels nearest first)``."""
+
+    def accuracy(z_train, y_train, z_test, y_test, k=5):
+        distances = ((z_test[:, None, :] - z_train[None, :, :]) ** 2).sum(-1)  # (M, N)
+        predicted = []
+        for row in y_train[np.argsort(distances, axis=1)[:, :k]]:
+            counts = np.bincount(row)
+            predicted.append(rule(np.flatnonzero(counts == counts.max()), row))
+        return float((np.array(predicted) == y_test).mean())
+
+    return accuracy
+
+
+def _knn_counter(z_train, y_train, z_test, y_test, k=5):
+    """collections.Counter.most_common: among tied labels, the one seen first (the nearest)."""
+    from collections import Counter
+
+    order = np.argsort(((z_test[:, None] - z_train[None]) ** 2).sum(-1), axis=1)[:, :k]
+    predicted = [Counter(y_train[row].tolist()).most_common(1)[0][0] for row in order]
+    return sum(p == y for p, y in zip(predicted, y_test.tolist(), strict=True)) / len(y_test)
+
+
+def _mmd_masked(x, y, scales=losses.MMD_SCALES):
+    n, m, d = len(x), len(y), x.shape[1]
+    sq = lambda a, b: ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)  # noqa: E731
+    k = lambda a, b: sum((2 * d * s) / (2 * d * s + sq(a, b)) for s in scales)  # noqa: E731
+    off_x, off_y = ~torch.eye(n, dtype=torch.bool), ~torch.eye(m, dtype=torch.bool)
+    return k(x, x)[off_x].mean() + k(y, y)[off_y].mean() - 2 * k(x, y).mean()
+
+
+def _neg_elbo_distributions(logits, x, mu, logvar):
+    from torch.distributions import Bernoulli, Normal, kl_divergence
+
+    reconstruction = -Bernoulli(logits=logits).log_prob(x).flatten(1).sum(1)
+    prior = Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    return reconstruction + kl_divergence(Normal(mu, (0.5 * logvar).exp()), prior).sum(1)
+
+
+def _log_mean_exp_manual(log_w):
+    top = log_w.max(1).values
+    return top + torch.log(torch.mean(torch.exp(log_w - top[:, None]), 1))
+
+
+# Correct answers other than the references, each one the way a student (or a paper's code) writes it: every one
+# must pass. A check that compares against the reference's own draws or its tie rule would fail some of them.
+CORRECT = [
+    ("neg_elbo", _neg_elbo_distributions),
+    ("neg_elbo", lambda lg, x, mu, lv: (x * F.softplus(-lg) + (1 - x) * F.softplus(lg)).sum((1, 2, 3))
+     + 0.5 * torch.sum(mu**2 + torch.exp(lv) - lv - 1, dim=1)),
+    ("reparameterize", lambda mu, lv: torch.distributions.Normal(mu, torch.exp(0.5 * lv)).rsample()),
+    ("reparameterize", lambda mu, lv: mu + torch.sqrt(torch.exp(lv)) * torch.randn(mu.shape)),
+    ("log_mean_exp", _log_mean_exp_manual),
+    ("log_mean_exp", lambda lw: torch.logsumexp(lw - math.log(lw.shape[1]), dim=1)),
+    ("hellinger_bound", lambda vp, vq: (1 - torch.exp(-vp)).mean() - (torch.exp(vq) - 1).mean()),
+    ("gradient_penalty", _gp_alpha),
+    ("gradient_penalty", _gp_fake_side),
+    ("generator_loss", lambda lg: F.binary_cross_entropy_with_logits(lg, torch.ones_like(lg))),
+    ("generator_loss", lambda lg: F.softplus(-lg).mean()),
+    ("clip_weights", lambda m, c: [p.data.clamp_(-c, c) for p in m.parameters()] and None),
+    ("mmd_imq", _mmd_masked),
+    ("adversary_loss", lambda p, q: F.binary_cross_entropy_with_logits(p, torch.ones_like(p))
+     + F.binary_cross_entropy_with_logits(q, torch.zeros_like(q))),
+    ("adversary_loss", lambda p, q: F.softplus(-p).mean() + F.softplus(q).mean()),
+    ("knn_accuracy", _knn_by_rule(lambda tied, row: tied.max())),  # ties: the largest label
+    ("knn_accuracy", _knn_by_rule(lambda tied, row: row[np.isin(row, tied)][0])),  # ties: the nearest neighbour
+    ("knn_accuracy", _knn_counter),
+    ("interpolate", lambda z0, z1, s: torch.stack([torch.lerp(z0, z1, t) for t in torch.linspace(0, 1, s)])),
+    ("interpolate", lambda z0, z1, s: z0 + torch.linspace(0, 1, s)[:, None] * (z1 - z0)),
+]
+
+
+@pytest.mark.parametrize(("name", "answer"), CORRECT, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CORRECT)])
+def test_each_correct_alternative_passes(name, answer):
+    result = run_check(EXERCISES[name], answer)
+    assert result.passed, result.hint
+
+
+def test_every_exercise_has_a_correct_alternative_tested():
+    assert {name for name, _ in CORRECT} == set(EXERCISES)
+
+
+def test_the_knn_tie_rules_really_differ_on_the_checks_data():
+    """The tie-rule alternatives are a test only if they disagree with the reference where the check looks."""
+    from gm_lib.exercises.latents import _codes
+
+    rng = np.random.default_rng(2)
+    train, test = _codes(400, rng), _codes(200, rng)
+    scores = {metrics.knn_accuracy(*train, *test, k=4), _knn_by_rule(lambda tied, row: tied.max())(*train, *test, 4)}
+    assert len(scores) == 2
 
 
 # ---------------------------------------------------------------- known wrong answers and their hints
@@ -173,7 +286,7 @@ WRONG = [
     ("gradient_penalty", _gp(create_graph=False), "does not reach the critic's weights"),
     ("gradient_penalty", _gp(at="real"), "at random interpolates"),
     ("gradient_penalty", _gp(eps_shape=lambda real: real.shape), "one per sample"),
-    ("gradient_penalty", _gp(use_generator=False), "with the same generator"),
+    ("gradient_penalty", _gp(use_generator=False), "generators of the same seed gave"),
     # 03.1 the non-saturating generator loss
     ("generator_loss", lambda lg: torch.log(1 - torch.sigmoid(lg)).mean(), "this is the saturating loss"),
     ("generator_loss", lambda lg: F.logsigmoid(-lg).mean(), "this is the saturating loss"),

@@ -13,6 +13,7 @@ from gm_build.report import main as report_main
 from gm_build.report.manifest import load_manifest
 from gm_lib.experiments import AUTOENCODER_MODELS, GAN_MODELS
 from gm_lib.paths import repo_root
+from gm_lib.results import load_results
 
 # The chapters; 00_start.ipynb is the Lab's first page (tests/test_explore.py), not a chapter of the report.
 NOTEBOOKS = sorted(p for p in (repo_root() / "notebooks").glob("*.ipynb") if not p.name.startswith("00_"))
@@ -138,6 +139,14 @@ def test_smoke_report_builds_every_section_figure_and_table(smoke_report, mnist_
     assert text.count("data unavailable") >= 2 and "SVHN" in text
     assert "dataset 'celeba' not found" in text and "run make data DATASETS=celeba" in text
     assert "PREVIEW" in text or "preview" in text  # smoke FIDs are labelled as such
+    # Every chapter records its claims; at smoke each says its numbers are previews, and none is out of date.
+    from gm_lib import claims
+
+    for run in [r.name for r in runs if not any(name in r.name for name in NOT_IN_MIRROR)]:
+        data = load_results(figures / run)
+        assert data["claims"] and not claims.audit(data), run
+        assert all(c["text"].startswith(f"{c['what']}: {claims.PREVIEW}") for c in data["claims"]), run
+    assert "Where our results differ from the papers" in text
 
 
 @pytest.mark.slow
@@ -158,3 +167,17 @@ def test_smoke_report_explorer_cells_show_a_static_figure_and_no_widget(smoke_re
         assert "image/png" in kinds and "text/html" in kinds, f"{run.name}: {kinds}"
         assert "application/vnd.jupyter.widget-view+json" not in kinds
         assert not [o for o in outputs if o["output_type"] in ("stream", "error")], f"{run.name}: {outputs}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_comparisons_and_times_are_written_from_the_numbers(path):
+    """Issue 27: the discussion ends in a cell that shows the claims written from the run's numbers
+    (gm_lib.claims), and run times are read from the manifest, not typed into the prose."""
+    cells = _chapter_cells(path)
+    prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert not re.search(r"\d\s*(min|minutes|s)\b[^|]*(on a|on this) 2-core", prose), "a time typed into the prose"
+    assert not re.search(r"(smoke|default)\s*[<≈~]\s*\d", prose), f"{path.name}: a run time typed into the prose"
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert any("claims.run_time(run_name)" in src for src in code)
+    discussion = next(i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Discussion"))
+    assert any("claims.summary(rec" in "".join(c["source"]) for c in cells[discussion:] if c["cell_type"] == "code")

@@ -13,14 +13,19 @@ from gm_lib import latent, plots  # noqa: E402
 
 
 def test_perturbation_grid_labels_every_row_coordinate_and_column_offset():
-    grid = torch.rand(3, 10, 1, 28, 28)  # (dims, eps, C, H, W)
+    grid = torch.rand(3, 11, 1, 28, 28)  # (dims, eps, C, H, W)
     fig = plots.plot_perturbation(grid, dims=[0, 4, 7], eps=latent.PERTURBATION_EPS)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["z[0]", "z[4]", "z[7]"]
-    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{e:+.1f}" for e in range(-5, 5)]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{e:+.1f}" for e in range(-5, 6)]
     # Each tick sits on the centre of its image: padding 2, images 28 wide -> 2 + 30 j + 14.
-    assert list(ax.get_xticks()) == [16 + 30 * j for j in range(10)]
+    assert list(ax.get_xticks()) == [16 + 30 * j for j in range(11)]
     assert ax.get_xlabel().startswith("offset ε") and ax.get_ylabel() == "latent coordinate moved"
+
+
+def test_perturbation_offsets_are_symmetric_with_the_code_itself_in_the_middle():
+    eps = latent.PERTURBATION_EPS
+    assert torch.equal(eps, -eps.flip(0)) and len(eps) % 2 == 1 and eps[len(eps) // 2] == 0
 
 
 def test_image_matrix_rejects_label_counts_that_do_not_match():

@@ -29,6 +29,7 @@ from gm_build.report.render import (
 )
 from gm_build.report.run import Outcome
 from gm_build.report.seeds import Spread, merge_results, seeds_paragraph, ties_paragraph
+from gm_lib import claims
 from gm_lib.machine import machine_summary
 from gm_lib.results import RESULTS_FILE, load_results
 
@@ -44,12 +45,14 @@ _STATUS = {
     "not_selected": "not re-run (not in --only)",
 }
 _INTRO = (
-    "This report is rebuilt from scratch by `make report`: every notebook under `notebooks/` is re-executed "
-    "headless with papermill on the `gm-lab` kernel, each writes its figures and a `results.json` (with "
+    "This report is rebuilt by `make report`: each notebook under `notebooks/` whose code, parameters or models "
+    "changed since its last run is re-executed headless with papermill on the `gm-lab` kernel (the others keep "
+    "their last execution: status \"cached\" below), each writes its figures and a `results.json` (with "
     "provenance), and this page is assembled from those files only. It compares likelihood-based and "
-    "optimal-transport generative models: a VAE/IWAE on binarized MNIST (test NLL), Hellinger vs Earth-Mover "
-    "estimation on the parallel-lines toy, WGANs, WAE vs VAE (FID, KID, sharpness), and t-SNE views of the "
-    "learned latent spaces. Numbers depend on the profile below; `smoke` numbers are previews, not results."
+    "optimal-transport generative models: a VAE on binarized MNIST scored by its ELBO and the importance-sampled "
+    "(IWAE) bound on the test NLL, Hellinger vs Earth-Mover estimation on the parallel-lines toy, WGANs, WAE vs VAE "
+    "(FID, KID, sharpness), and t-SNE views of the learned latent spaces. Numbers depend on the profile below; "
+    "`smoke` numbers are previews, not results."
 )
 
 
@@ -104,6 +107,8 @@ def render_markdown(outcomes: list[Outcome], context: ReportContext, reports_dir
         _summary_table(leads, results),
         "### Seed spread: wins and ties",
         ties_paragraph({o.spec.name: results[o.spec.name] for o in leads}, seeds),
+        "## Where our results differ from the papers",
+        _claims_section(leads, results),
         "## Real-vs-real FID floor",
         _floor(leads, results),
         "## Published numbers",
@@ -240,6 +245,32 @@ def _summary_table(outcomes: list[Outcome], results: dict[str, Any]) -> str:
     if any(data and data.get("seeds") for data in results.values()):
         note += " A cell with ± is the mean ± sample sd over the seeds named in the header."
     return md_table(["run", "model", "dataset", *SUMMARY_KINDS.values()], rows) + "\n\n" + note
+
+
+def _claims_section(outcomes: list[Outcome], results: dict[str, Any]) -> str:
+    """Every chapter claim (:mod:`gm_lib.claims`) whose measured direction differs from the paper it cites, with its
+    seed test over the report's seeds; then any claim whose sentence no longer matches its numbers."""
+    differ, agree, preview, stale = [], 0, 0, []
+    for o in outcomes:
+        per_seed = (results[o.spec.name] or {}).get("per_seed") or [results[o.spec.name] or {}]
+        stale += [f"- {o.spec.name}: {problem}" for data in per_seed for problem in claims.audit(data)]
+        for claim in per_seed[0].get("claims", []):
+            seeds = claims.seed_test([c for data in per_seed for c in data.get("claims", [])
+                                      if c["name"] == claim["name"]])
+            preview += claim["agrees"] is None and claim.get("preview", False)
+            agree += claim["agrees"] is True
+            if claim["agrees"] is False:
+                over = f" Over the seeds: {seeds}." if len(per_seed) > 1 else ""
+                differ.append(f"- **{o.spec.name}** (`{claim['name']}`): {claim['text']}{over}")
+    parts = ["Each comparison a chapter states is written from its numbers and recorded in its `results.json` "
+             "(`claims`), with the paper it cites; these are the ones where our direction is not the paper's."]
+    parts.append("\n".join(differ) if differ else "None: every evaluated claim agrees with the paper it cites.")
+    parts.append(f"{agree} claim(s) agree with their paper." + (f" {preview} claim(s) hold preview numbers: not "
+                                                                 "evaluated." if preview else ""))
+    if stale:
+        parts.append("**Claims whose sentence does not match their numbers** (re-run the notebook):\n"
+                     + "\n".join(stale))
+    return "\n\n".join(parts)
 
 
 def _floor(outcomes: list[Outcome], results: dict[str, Any]) -> str:

@@ -7,7 +7,8 @@ compares the answer with the gm_lib reference on random inputs of several shapes
 losses) and on failure names the property that broke, with a hint tied to the mistakes students made.
 
 ``make student`` writes the student versions (solutions replaced by ``raise NotImplementedError()``) and
-``make grade DIR=student/`` runs every check of a folder of notebooks (:mod:`gm_lib.exercises.notebooks`).
+``make grade DIR=student/`` has gm_lib check every exercise of a folder of notebooks itself
+(:mod:`gm_lib.exercises.grading`).
 
 Example::
 

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from gm_lib.exercises.notebooks import format_table, grade, write_student_versions
+from gm_lib.exercises.grading import format_table, grade
+from gm_lib.exercises.notebooks import write_student_versions
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     student.add_argument("target", type=Path, nargs="?", default=Path("student"))
     graded = commands.add_parser("grade", help="run the checks of a folder of notebooks and print a table")
     graded.add_argument("directory", type=Path, nargs="?", default=Path("student"))
+    graded.add_argument("--source", type=Path, default=None,
+                        help="the source notebooks whose locked cells the student's must keep (default: notebooks/)")
     graded.add_argument("--strict", action="store_true", help="exit 1 unless every exercise passed")
     args = parser.parse_args(argv)
     if args.command == "student":
@@ -26,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     if not sorted(args.directory.glob("*.ipynb")):
         print(f"no notebooks in {args.directory}", file=sys.stderr)
         return 2
-    rows = grade(args.directory)
+    rows = grade(args.directory, args.source)
     print(format_table(rows))
     return 1 if args.strict and not all(r.passed for r in rows) else 0
 

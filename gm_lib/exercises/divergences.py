@@ -153,17 +153,48 @@ def _gp_interpolates(answer) -> str | None:
             "an ε per element leaves that line")
 
 
-def _gp_same_draws(answer) -> str | None:
-    critic = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 1))
-    score = lambda x: critic(x).squeeze(1)
+class _RecordingCritic:
+    """A small critic that keeps the last input it scored with a gradient (the answer's interpolates x̂)."""
+
+    def __init__(self):
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 1))
+        self.x_hat: Tensor | None = None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.requires_grad:
+            self.x_hat = x.detach().clone()
+        return self.net(x).squeeze(1)
+
+
+def _gp_on_its_interpolates(answer) -> str | None:
+    """The value the maths fixes once the interpolates are drawn: whichever convention drew them
+    (εx + (1 − ε)x̃ or x + α(x̃ − x)) and in whatever order, the penalty at the x̂ the answer scored."""
+    critic = _RecordingCritic()
     real, fake = torch.randn(12, 1, 4, 4), torch.randn(12, 1, 4, 4)
-    mine = answer(score, real, fake, torch.Generator().manual_seed(4))
-    ref = gradient_penalty(score, real, fake, torch.Generator().manual_seed(4))
-    if not close(mine, ref, rtol=1e-4):
-        mine, ref = float(mine.detach()), float(ref.detach())
-        return (f"got {mine:.5g}, gradient_penalty gives {ref:.5g} with the same generator: draw ε as "
-                "torch.rand(B, 1, 1, 1, generator=generator), before any other draw, so a seed fixes the "
-                "interpolates")
+    mine = answer(critic, real, fake, torch.Generator().manual_seed(4))
+    if critic.x_hat is None or critic.x_hat.shape != real.shape:
+        return "the critic was never called on interpolates x̂ that require a gradient, one per sample"
+    x_hat, direction = critic.x_hat.flatten(1), (real - fake).flatten(1)  # (B, D) each
+    t = ((x_hat - fake.flatten(1)) * direction).sum(1) / direction.pow(2).sum(1)  # (B,) x̂ = x̃ + t(x − x̃)
+    on_segment = fake.flatten(1) + t[:, None] * direction
+    if not close(x_hat, on_segment, atol=1e-4) or t.min() < -1e-5 or t.max() > 1 + 1e-5:
+        return ("the critic was evaluated off the segments between real and fake samples: x̂ = εx + (1 − ε)x̃ with one "
+                "ε ∈ [0, 1] per sample")
+    points = critic.x_hat.clone()
+    expected = gradient_penalty(lambda x: critic.net(x).squeeze(1), points, points)  # x̂ = points for any ε
+    if not close(mine, expected, rtol=1e-4):
+        return (f"got {float(mine.detach()):.5g}, but the penalty at the interpolates your function scored is "
+                f"{float(expected):.5g}: average (‖∇D(x̂)‖₂ − 1)² over the samples, each norm over the whole gradient")
+    return None
+
+
+def _gp_reproducible(answer) -> str | None:
+    critic = _RecordingCritic()
+    real, fake = torch.randn(12, 1, 4, 4), torch.randn(12, 1, 4, 4)
+    first, second = (float(answer(critic, real, fake, torch.Generator().manual_seed(5)).detach()) for _ in range(2))
+    if first != second:
+        return (f"two calls with generators of the same seed gave {first:.5g} and {second:.5g}: draw ε with the "
+                "generator given (torch.rand(..., generator=generator)), so a seed fixes the interpolates")
     return None
 
 
@@ -173,5 +204,6 @@ GRADIENT_PENALTY = register(Exercise(
     (Property("(slope − 1)² for a linear critic", _gp_two_sided),
      Property("differentiable in the critic's weights", _gp_reaches_critic),
      Property("at interpolates, one ε per sample", _gp_interpolates),
-     Property("equals gradient_penalty with the same generator", _gp_same_draws)),
+     Property("the penalty at its own interpolates", _gp_on_its_interpolates),
+     Property("the same generator seed gives the same penalty", _gp_reproducible)),
 ))

@@ -46,18 +46,41 @@ def _knn_held_out(answer) -> str | None:
     return None
 
 
+def _vote_bounds(train, test, k: int) -> tuple[float, float]:
+    """The accuracy range over every rule for breaking vote ties: ``(low, high)``.
+
+    A test code counts for ``low`` when its label wins the vote of its ``k`` nearest training codes (the
+    neighbours of scikit-learn's search, which :func:`gm_lib.metrics.knn_accuracy` uses) outright, for ``high``
+    when it is among the tied winners; any tie rule (smallest label, nearest neighbour, first seen) lies in
+    between, and the reference itself is one of them.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    (z_train, y_train), (z_test, y_test) = train, test
+    _, nearest = NearestNeighbors(n_neighbors=k).fit(z_train).kneighbors(z_test)  # (M, k) indices
+    votes = np.stack([np.bincount(row, minlength=y_train.max() + 1) for row in y_train[nearest]])  # (M, classes)
+    mine = votes[np.arange(len(y_test)), y_test]
+    top = votes.max(1)
+    winners = (votes == top[:, None]).sum(1)
+    return float(np.mean((mine == top) & (winners == 1))), float(np.mean(mine == top))
+
+
 def _knn_values(answer) -> str | None:
     rng = np.random.default_rng(2)
     train, test = _codes(400, rng), _codes(200, rng)
-    for k in (1, 5, 15):
+    for k in (1, 4, 5, 15):  # k = 4: many 2–2 votes, where tie rules differ
+        low, high = _vote_bounds(train, test, k)
+        out = answer(*train, *test, k)
+        if low - 1e-9 <= out <= high + 1e-9:
+            continue
         ref = knn_accuracy(*train, *test, k=k)
         known = {"that is the error rate: accuracy is the fraction of test codes whose predicted class is their "
                  "label": 1.0 - ref}
         if k != 5:
             known["the k given is ignored: classify by the k nearest training codes"] = knn_accuracy(*train, *test)
-        hint = diagnose(answer(*train, *test, k), ref, known, f"knn_accuracy at k = {k}", atol=1e-9)
-        if hint:
-            return hint + (" (Euclidean distance, majority vote)" if "differ" in hint else "")
+        hint = diagnose(out, ref, known, f"knn_accuracy at k = {k}", atol=1e-9)
+        tie = f" (any tie rule gives {low:.4f} … {high:.4f})" if high > low else ""
+        return (hint or "") + tie + (" (Euclidean distance, majority vote)" if "differ" in (hint or "") else "")
     return None
 
 
