@@ -14,7 +14,7 @@ import pandas as pd
 __all__ = ["cache_state", "course_table"]
 
 # A model's state from make report PLAN=1's plan (gm_build.report.plan.model_plans): the one code that decides it.
-_STATES = {"cached": "trained", "train": "missing"}
+_STATES = {"cached": "trained", "train": "missing", "unavailable": "missing"}  # unavailable: its notebook trains it
 
 
 def cache_state(profile: str = "default", seed: int = 0, device: str = "auto",
