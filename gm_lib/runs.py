@@ -120,7 +120,10 @@ def stale_reason(run_dir: str | Path) -> str | None:
         return f"its config.json no longer fits the current code ({reason})"
     if key_digest(description, length=12) == digest:
         return None
-    edited = changed_modules(recorded.get("code") or {})
+    # Only modules the current code names are compared: a module name from the file is never looked up (finding
+    # its spec imports its parent packages) and no path from it is read.
+    recorded_code = recorded.get("code") if isinstance(recorded.get("code"), dict) else {}
+    edited = changed_modules({k: v for k, v in recorded_code.items() if k in description["code"]})
     if edited:
         return "code changed since it was trained: " + name_modules(edited)
     if recorded.get("code") != description["code"]:

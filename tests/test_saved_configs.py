@@ -213,3 +213,18 @@ def test_a_cached_classifier_of_another_config_is_refused(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match=r"does not hold the classifier of ClassifierConfig\(.*delete it") as refused:
         get_classifier("mnist", config)
     assert "\n" not in str(refused.value)
+
+
+def test_stale_reason_never_looks_up_a_module_or_path_a_config_json_names(run_dir, tmp_path, monkeypatch):
+    """A recorded code digest of "external:<module>" would have the module's spec found, which imports its parent
+    package: only the modules the current code names are compared."""
+    (tmp_path / "planted_pkg").mkdir()
+    (tmp_path / "planted_pkg" / "__init__.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    recorded = json.loads((run_dir / "config.json").read_text())
+    recorded["code"] = {**recorded["code"], "external:planted_pkg.sub": "0" * 16, "../../../../etc/hostname": "0"}
+    renamed = run_dir.with_name("tiny-0123456789ab")  # another key: stale_reason looks at the recorded code
+    run_dir.rename(renamed)
+    (renamed / "config.json").write_text(json.dumps(recorded))
+    assert runs.stale_reason(renamed) == "its code now imports other gm_lib modules"
+    assert not (tmp_path / "imported").exists() and "planted_pkg" not in sys.modules
