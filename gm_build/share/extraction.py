@@ -131,6 +131,14 @@ def _extract_files(tar: tarfile.TarFile, manifest: dict, dest: Path, counts: dic
                              "truncated or incomplete")
 
 
+def _open_stream(archive: Path) -> tarfile.TarFile:
+    """``archive`` opened as a tar stream (plain, gzip, bz2 or xz, by its first bytes)."""
+    try:
+        return tarfile.open(archive, "r|*", tarinfo=_BoundedTarInfo)
+    except (TypeError, ValueError) as error:  # tarfile's gzip header reader fails so on a header cut short
+        raise tarfile.ReadError(f"compression header cut short ({error})") from None
+
+
 def extract_verified(archive: Path, dest: Path, where: str | None = None) -> dict:
     """Extract ``archive`` into the empty folder ``dest`` checking every member as it streams; returns the manifest.
 
@@ -140,7 +148,7 @@ def extract_verified(archive: Path, dest: Path, where: str | None = None) -> dic
     """
     where, counts = where or str(archive), {"members": 0}
     try:
-        with tarfile.open(archive, "r|*", tarinfo=_BoundedTarInfo) as tar:
+        with _open_stream(archive) as tar:
             manifest = _read_manifest(tar, counts)
             try:
                 check_free_space(dest, sum(entry["size"] for entry in manifest["files"].values()), "unpacking it")
