@@ -701,6 +701,13 @@ def test_unpack_reads_a_hub_repository_offline(packed, cache, tmp_path, monkeypa
     _assert_installed(packed, cache, monkeypatch)
     with pytest.raises(ArchiveRefused, match="could not get gm-lab-models.tar from hf://course/absent"):
         unpack("hf://course/absent", progress=False)
+    import gm_build.share.sources as sources
+
+    monkeypatch.setattr(sources, "MAX_ARCHIVE_BYTES", packed.archive.stat().st_size - 1)  # its cached copy is too big
+    before = _tree(cache)
+    with pytest.raises(ArchiveRefused, match=r"refused hf://course/gm-lab-models: it has .* MiB, more than the"):
+        unpack("hf://course/gm-lab-models", progress=False)
+    assert _tree(cache) == before
 
 
 def test_make_unpack_downloads_a_hub_repository_through_huggingface_hub(packed, cache, tmp_path, monkeypatch):
@@ -724,3 +731,27 @@ def test_make_unpack_downloads_a_hub_repository_through_huggingface_hub(packed, 
     assert ("HEAD", "/course/gm-lab-models/resolve/main/gm-lab-models.tar", None) in hub.requests
     assert any(method == "GET" and path.startswith("/cdn/") for method, path, _ in hub.requests)
     _assert_installed(packed, cache, monkeypatch)
+
+
+def test_a_hub_archive_too_large_for_the_cap_or_the_disk_is_refused_before_its_download(cache, monkeypatch):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    downloads = []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: downloads.append(a))
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda url: type("Meta", (), {"size": 65 << 30}))
+    with pytest.raises(ArchiveRefused, match=r"it has 66560.0 MiB, more than the 65536.0 MiB an archive"):
+        unpack("hf://course/huge", progress=False)
+    monkeypatch.setattr("gm_build.share.manifest.FREE_SPACE_MARGIN", shutil.disk_usage(cache).free)  # a full disk
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda url: type("Meta", (), {"size": 1 << 20}))
+    with pytest.raises(ArchiveRefused, match=r"downloading and unpacking it needs .* only .* MiB are free"):
+        unpack("hf://course/big", progress=False)
+    assert downloads == []
+
+
+def test_the_readme_states_the_limits_the_code_enforces():
+    from gm_build.share import manifest
+
+    text = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert f"`manifest.json` first and at most {manifest.MAX_MANIFEST_BYTES >> 20} MiB" in text
+    assert f"at most {manifest.MAX_FILES:,} files and {manifest.MAX_ARCHIVE_BYTES >> 30} GiB in all" in text
+    assert f"that much free plus {manifest.FREE_SPACE_MARGIN >> 20} MiB" in text
+    assert f"and at {manifest.MAX_ARCHIVE_BYTES >> 30} GiB, follows redirects only to `https://`" in text
