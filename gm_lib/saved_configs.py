@@ -86,26 +86,33 @@ def allow_config_class(cls: type) -> type:
     ``module:qualname`` wins (a reloaded module's).
 
     Raises:
-        TypeError: ``cls`` is not a dataclass, or a field's type is not one a saved config can hold.
+        TypeError: ``cls`` (or a dataclass it reaches) is not a dataclass, or a field's type is not one a saved
+            config can hold; nothing is allowed then.
     """
+    _ALLOWED.update(_reachable_configs(cls, {}))
+    return cls
+
+
+def _reachable_configs(cls: type, found: dict[str, type]) -> dict[str, type]:
+    """``found`` plus ``cls`` and the dataclasses its fields' types reach, each checked (see allow_config_class)."""
     if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise TypeError(f"{cls!r} is not a dataclass; only dataclass configs can be saved and read back")
+    if found.get(class_path(cls)) is cls:
+        return found
+    found[class_path(cls)] = cls
     try:
-        _field_types(cls)
+        types_ = _field_types(cls)
     except NameError as error:  # a string annotation naming what the class's module does not define
         raise TypeError(f"{class_path(cls)}'s field types do not resolve ({error}); define the config and the types "
                         "its fields name at the top level of a module") from None
-    _ALLOWED[class_path(cls)] = cls
-    for name, annotation in _field_types(cls).items():
+    for name, annotation in types_.items():
         if not _supported(annotation):
-            del _ALLOWED[class_path(cls)]
             raise TypeError(f"{class_path(cls)} field {name!r} has type {annotation!r}, which a saved config cannot "
                             "hold; use int, float, str, bool, None, Literal, tuples or a dataclass config")
         for inner in (annotation, *_nested_types(annotation)):
-            nested = isinstance(inner, type) and dataclasses.is_dataclass(inner)
-            if nested and _ALLOWED.get(class_path(inner)) is not inner:
-                allow_config_class(inner)
-    return cls
+            if isinstance(inner, type) and dataclasses.is_dataclass(inner):
+                _reachable_configs(inner, found)
+    return found
 
 
 def known_config_classes() -> dict[str, type]:
@@ -180,7 +187,7 @@ def _decode_value(value: Any, annotation: Any, where: str, plain: bool) -> Any:
             return value
     elif origin is tuple or origin is list:
         items = value.get("__tuple__") if isinstance(value, dict) and set(value) == {"__tuple__"} else value
-        if isinstance(items, list):
+        if isinstance(items, list | tuple):  # JSON gives lists, torch.load the tuples it saved
             kinds = [args[0]] * len(items) if origin is list or args[-1:] == (Ellipsis,) else list(args)
             if len(kinds) == len(items):
                 decoded = [_decode_value(item, kind, where, plain) for item, kind in zip(items, kinds, strict=True)]

@@ -19,7 +19,7 @@ import gm_lib.experiments.registry as registry
 import gm_lib.runs as runs
 from gm_lib.checkpoint import CHECKPOINT_NAME, CheckpointError, encode_config, load_checkpoint, save_checkpoint
 from gm_lib.data import DataSpec
-from gm_lib.metrics.classifiers import ClassifierConfig, get_classifier
+from gm_lib.metrics.classifiers import Classifier, ClassifierConfig, get_classifier
 from gm_lib.models.gan import GANConfig
 from gm_lib.saved_configs import (
     ConfigRefused,
@@ -75,13 +75,20 @@ class Hook:
     call: object = None
 
 
+@dataclass
+class HoldsHook:
+    hook: Hook | None = None
+
+
 def test_only_dataclasses_with_fields_a_file_can_hold_are_allowed():
     with pytest.raises(TypeError, match="is not a dataclass"):
         allow_config_class(dict)
 
     with pytest.raises(TypeError, match=r"field 'call' has type .*which a saved config cannot hold"):
         allow_config_class(Hook)
-    assert class_path(Hook) not in known_config_classes()
+    with pytest.raises(TypeError, match=r"Hook field 'call' has type"):  # reached through a field's type
+        allow_config_class(HoldsHook)
+    assert not {class_path(Hook), class_path(HoldsHook)} & set(known_config_classes())  # all or nothing
 
 
 @pytest.mark.parametrize("name", CODE_NAMES)
@@ -213,6 +220,9 @@ def test_a_cached_classifier_of_another_config_is_refused(tmp_path, monkeypatch)
     with pytest.raises(ValueError, match=r"does not hold the classifier of ClassifierConfig\(.*delete it") as refused:
         get_classifier("mnist", config)
     assert "\n" not in str(refused.value)
+    weights = Classifier(config, (1, 8, 8)).state_dict()
+    torch.save({"config": asdict(config), "image_shape": (1, 8, 8), "state_dict": weights, "test_accuracy": 0.5}, path)
+    assert get_classifier("mnist", config).test_accuracy == 0.5  # its own config (tuples as torch saved them)
 
 
 def test_stale_reason_never_looks_up_a_module_or_path_a_config_json_names(run_dir, tmp_path, monkeypatch):
