@@ -711,26 +711,42 @@ def test_unpack_reads_a_hub_repository_offline(packed, cache, tmp_path, monkeypa
 
 
 def test_make_unpack_downloads_a_hub_repository_through_huggingface_hub(packed, cache, tmp_path, monkeypatch):
-    """``make unpack FROM=hf://...`` against a Hub on 127.0.0.1 (HF_ENDPOINT), every other host refused."""
-    import subprocess
+    """``make unpack FROM=hf://...`` against a Hub on 127.0.0.1 (HF_ENDPOINT), every other host refused.
 
+    ``make unpack`` runs in a fresh process, where only the chapter registries' config classes are known: the
+    packed runs (the tests' TinyConfig) are refused there in one line, nothing installed; an archive of the
+    cached results alone installs."""
     from gm_lib.paths import repo_root
     from tests.hub_server import HubServer, isolated_env
 
+    results = _rebuild(packed.archive, tmp_path / "results.tar", drop=[n for n in _manifest(packed.archive)["files"]
+                                                                       if n.startswith("runs/")],
+                       edit_manifest=lambda m: m.update(runs=[], files={n: e for n, e in m["files"].items()
+                                                                        if not n.startswith("runs/")}))
     hub = HubServer()
-    hub.add_repo("course/gm-lab-models", {"gm-lab-models.tar": packed.archive.read_bytes()}, "3" * 40, kind="models")
+    hub.add_repo("course/gm-lab-models", {"gm-lab-models.tar": packed.archive.read_bytes(),
+                                          "results.tar": results.read_bytes()}, "3" * 40, kind="models")
     hub.start()
     env = isolated_env(hub.endpoint, tmp_path, GM_CACHE_DIR=str(cache),
                        PYTHONPATH=os.pathsep.join([str(repo_root()), str(repo_root() / "tests")]))
+    before = _tree(cache)
     try:
-        result = subprocess.run(["make", "--no-print-directory", "unpack", "FROM=hf://course/gm-lab-models"],
-                                cwd=repo_root(), env=env, capture_output=True, text=True, timeout=300)
+        refused, installed = (subprocess.run(["make", "--no-print-directory", "unpack", f"FROM={source}"],
+                                             cwd=repo_root(), env=env, capture_output=True, text=True, timeout=300)
+                              for source in ("hf://course/gm-lab-models", "hf://course/gm-lab-models/results.tar"))
     finally:
         hub.stop()
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert refused.returncode != 0 and [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: refused hf://course/gm-lab-models: {sorted(packed.runs)[0]}: config names class "
+        f"'_train_worker:TinyConfig', which is not a registered config class (known: gm_lib.models.gan:GANConfig, "
+        "gm_lib.models.latent_critic:LatentCriticVAEConfig, gm_lib.models.vae:VAEConfig, gm_lib.models.wae:WAEConfig); "
+        "nothing of it was run or installed"]
+    assert installed.returncode == 0, installed.stdout + installed.stderr
     assert ("HEAD", "/course/gm-lab-models/resolve/main/gm-lab-models.tar", None) in hub.requests
     assert any(method == "GET" and path.startswith("/cdn/") for method, path, _ in hub.requests)
-    _assert_installed(packed, cache, monkeypatch)
+    after = _tree(cache)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert {name for name in after if name not in before and after[name] != "dir"} == set(_manifest(results)["files"])
 
 
 def test_a_hub_archive_too_large_for_the_cap_or_the_disk_is_refused_before_its_download(cache, monkeypatch):
