@@ -37,8 +37,11 @@ from gm_lib.metrics import classifier_frechet_distance, fid, get_classifier
 from gm_lib.models import GANConfig
 from gm_lib.paths import cache_dir
 from gm_lib.runs import load_model, load_snapshots
+from gm_lib.saved_configs import allow_config_class
 from gm_lib.train import _Run, set_seed, train
 from gm_lib.train_config import TrainConfig
+
+allow_config_class(GANConfig)  # its runs are trained here without a registry entry; their checkpoints name it
 
 BATCH = 64
 EMA = 0.999

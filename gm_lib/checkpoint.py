@@ -22,7 +22,6 @@ Every file is written by :func:`gm_lib.cache.atomic_write` (temp file, fsync, 06
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import random
 import shutil
@@ -34,6 +33,7 @@ import numpy as np
 import torch
 
 from gm_lib.cache import atomic_write, remove_temp_files
+from gm_lib.saved_configs import ConfigRefused, class_path, decode_config, is_plain_json
 from gm_lib.train_config import CALL_FIELDS  # how one call runs (the time guard) may change between calls
 
 __all__ = [
@@ -50,8 +50,7 @@ __all__ = [
     "capture_rng",
     "restore_rng",
     "encode_config",
-    "decode_config",
-    "class_path",
+    "run_model_config",
     "save_snapshot",
     "list_snapshots",
 ]
@@ -250,13 +249,9 @@ def restore_rng(state: dict) -> None:
 # ---------------------------------------------------------------- configs
 
 
-def class_path(cls: type) -> str:
-    """``module:qualname`` of a class, the form :func:`decode_config` imports."""
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 def encode_config(value: Any) -> Any:
-    """A (nested) dataclass config as JSON-able values that :func:`decode_config` inverts exactly.
+    """A (nested) dataclass config as JSON-able values that :func:`gm_lib.saved_configs.decode_config` inverts exactly
+    (for a registered class).
 
     Dataclasses become ``{"__class__": "module:qualname", "fields": {...}}`` and tuples
     ``{"__tuple__": [...]}``, so the rebuilt config compares equal to the original.
@@ -275,18 +270,31 @@ def encode_config(value: Any) -> Any:
     raise TypeError(f"config value {value!r} of type {type(value).__name__} cannot be saved; use plain values")
 
 
-def decode_config(value: Any) -> Any:
-    """Inverse of :func:`encode_config` (imports the config classes by path)."""
-    if isinstance(value, dict) and "__class__" in value:
-        module_name, qualname = value["__class__"].split(":")
-        cls = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            cls = getattr(cls, part)
-        return cls(**{k: decode_config(v) for k, v in value["fields"].items()})
-    if isinstance(value, dict) and "__tuple__" in value:
-        return tuple(decode_config(v) for v in value["__tuple__"])
-    if isinstance(value, list):
-        return [decode_config(v) for v in value]
-    if isinstance(value, dict):
-        return {k: decode_config(v) for k, v in value.items()}
-    return value
+def run_model_config(run_dir: str | Path, state: dict) -> Any:
+    """The model config of the run in ``run_dir`` whose checkpoint is ``state``, decoded by :func:`decode_config`.
+
+    When the folder has a ``config.json`` (every run :func:`gm_lib.runs.get_or_train` made has), the checkpoint's
+    ``model_config`` must equal the one it records: the folder's name is the key of that one.
+
+    Raises:
+        CheckpointError: no model config, it differs from ``config.json``'s, names a class that is not registered, or
+            does not decode (one line naming the file and what to do).
+    """
+    run_dir = Path(run_dir)
+    path, fix = run_dir / CHECKPOINT_NAME, "delete the run folder, or retrain it with force=True"
+    saved = state.get("model_config")
+    if saved is None:
+        raise CheckpointError(f"checkpoint {path} has no model config to rebuild from; retrain with force=True")
+    recorded_path = run_dir / "config.json"
+    if recorded_path.is_file():
+        try:
+            recorded = json.loads(recorded_path.read_text())["model_config"]
+        except (OSError, ValueError, RecursionError, KeyError, TypeError) as error:
+            raise CheckpointError(f"{recorded_path} is unreadable ({type(error).__name__}); {fix}") from None
+        if not (is_plain_json(saved) and saved == recorded):
+            raise CheckpointError(f"checkpoint {path} holds another model config than {recorded_path} records (the "
+                                  f"folder mixes two runs); {fix}")
+    try:
+        return decode_config(saved)
+    except ConfigRefused as error:
+        raise CheckpointError(f"checkpoint {path}: {error}; {fix}") from None

@@ -57,6 +57,7 @@ NOT_KEYED = frozenset({
     "gm_lib.cache",        # atomic writes and the key's hash
     "gm_lib.checkpoint",   # checkpoint files, RNG capture, config round-trips, snapshots
     "gm_lib.runs",         # run folders and load-or-train (the engine, gm_lib.train, is keyed)
+    "gm_lib.saved_configs",  # reading configs and cached values back from files (the registered classes only)
     "gm_lib.machine",      # the CPU's name for the report header
 })
 

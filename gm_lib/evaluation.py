@@ -33,6 +33,7 @@ from gm_lib.metrics import (
 )
 from gm_lib.metrics.fid import feature_backend, feature_device_class
 from gm_lib.progress import phase
+from gm_lib.saved_configs import decode_fields
 
 if TYPE_CHECKING:  # annotations only: scores do not depend on how runs are defined
     from gm_lib.experiments import Run
@@ -134,7 +135,7 @@ def score_run(run: Run, model, n: int, *, reference: str, preview: bool = False,
                                                     classifier=classifier))
 
     value = cached(run, key, compute, model=model)
-    return SampleScores(**(value | {"fid": FIDResult(**value["fid"])}))
+    return decode_fields(SampleScores, value, plain=True)  # a cached file's fields, each of its kind
 
 
 def run_nll(run: Run, model, x: Tensor, k: int, seed: int = 0) -> LikelihoodResult:

@@ -27,17 +27,24 @@ from gm_lib.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
     History,
-    class_path,
-    decode_config,
     encode_config,
     list_snapshots,
     load_checkpoint,
+    run_model_config,
 )
 from gm_lib.code_graph import changed_modules, check_current, code_digests, name_modules, reading_disk
 from gm_lib.data import READERS, DataSpec
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.precision import select_device
+from gm_lib.saved_configs import (
+    ConfigRefused,
+    UnknownConfigClass,
+    allow_config_class,
+    class_path,
+    decode_config,
+    decode_fields,
+)
 from gm_lib.train import set_seed, train
 from gm_lib.train_config import CALL_FIELDS, TrainConfig
 
@@ -95,19 +102,28 @@ def stale_reason(run_dir: str | Path) -> str | None:
         recorded = json.loads((run_dir / "config.json").read_text())
     except FileNotFoundError:
         return "config.json missing"
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         return f"config.json unreadable ({type(error).__name__})"
-    try:
+    if not isinstance(recorded, dict):
+        return "config.json is not a run description"
+    try:  # the recorded configs name only registered classes (gm_lib.saved_configs): nothing in the file runs
         model_config = decode_config(recorded["model_config"])
-        description = describe_run(model_config, DataSpec(**recorded["data"]),
-                                   TrainConfig(**recorded["train_config"]),
-                                   DataSpec(**recorded["val_data"]) if recorded.get("val_data") else None)
-    except (KeyError, TypeError, ValueError, ImportError, AttributeError) as error:
+        description = describe_run(model_config, decode_fields(DataSpec, recorded["data"]),
+                                   decode_fields(TrainConfig, recorded["train_config"]),
+                                   decode_fields(DataSpec, recorded["val_data"]) if recorded.get("val_data") else None)
+    except UnknownConfigClass as error:
+        return f"its config.json is refused: {error}"
+    except ConfigRefused as error:
+        return f"its config.json no longer fits the current code ({error})"
+    except (KeyError, TypeError, ValueError) as error:
         reason = str(error).splitlines()[0][:80] if str(error) else type(error).__name__
         return f"its config.json no longer fits the current code ({reason})"
     if key_digest(description, length=12) == digest:
         return None
-    edited = changed_modules(recorded.get("code") or {})
+    # Only modules the current code names are compared: a module name from the file is never looked up (finding
+    # its spec imports its parent packages) and no path from it is read.
+    recorded_code = recorded.get("code") if isinstance(recorded.get("code"), dict) else {}
+    edited = changed_modules({k: v for k, v in recorded_code.items() if k in description["code"]})
     if edited:
         return "code changed since it was trained: " + name_modules(edited)
     if recorded.get("code") != description["code"]:
@@ -161,6 +177,7 @@ def get_or_train(
             it; nothing is written (restart the kernel).
     """
     train_config = train_config.resolve()
+    allow_config_class(type(model_config))  # the code gave this class: its saved config may name it when loaded
     description = describe_run(model_config, data, train_config, val_data)
     digest = key_digest(description, length=12)
     run_dir = cache_dir("runs") / f"{name}-{digest}"
@@ -189,19 +206,18 @@ def get_or_train(
 
 
 def load_model(run_dir: str | Path, device: str = "auto", *, state: dict | None = None):
-    """Rebuild a trained model from ``run_dir/checkpoint.pt`` (config class imported by path).
+    """Rebuild a trained model from ``run_dir/checkpoint.pt`` (its config decoded by
+    :func:`gm_lib.checkpoint.run_model_config`: registered classes only, equal to ``config.json``'s).
 
     Returns:
         ``(model, history)``: the model in eval mode on ``device``.
 
     Raises:
-        FileNotFoundError / CheckpointError: see :func:`gm_lib.checkpoint.load_checkpoint`.
+        FileNotFoundError / CheckpointError: see :func:`gm_lib.checkpoint.load_checkpoint` and
+            :func:`gm_lib.checkpoint.run_model_config`.
     """
-    path = Path(run_dir) / CHECKPOINT_NAME
-    state = state if state is not None else load_checkpoint(path)
-    if state.get("model_config") is None:
-        raise CheckpointError(f"checkpoint {path} has no model config to rebuild from; retrain with force=True")
-    model = decode_config(state["model_config"]).build()
+    state = state if state is not None else load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
+    model = run_model_config(run_dir, state).build()
     model.load_state_dict(state["model"])
     return model.to(select_device(device)).eval(), History.from_dict(state["history"])
 
@@ -212,7 +228,7 @@ def load_snapshots(run_dir: str | Path, device: str = "auto") -> list[tuple[int,
     Raises:
         FileNotFoundError / CheckpointError: the run has no readable checkpoint to rebuild the model from.
     """
-    model_config = decode_config(load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)["model_config"])
+    model_config = run_model_config(run_dir, load_checkpoint(Path(run_dir) / CHECKPOINT_NAME))
     models = []
     for step, path in list_snapshots(run_dir):
         model = model_config.build()

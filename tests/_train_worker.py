@@ -20,6 +20,7 @@ from torch import nn
 
 from gm_lib.data import DataSpec, ImageDataset
 from gm_lib.models.base import GenerativeModel
+from gm_lib.saved_configs import allow_config_class
 from gm_lib.train import set_seed, train
 from gm_lib.train_config import TrainConfig
 
@@ -30,6 +31,7 @@ RESUME_CONFIG = TrainConfig(steps=12, batch_size=16, checkpoint_every=5, log_eve
 GUARDED_CONFIG = TrainConfig(steps=3, batch_size=16, log_every=1, max_minutes=1e-9, device="cpu", precision="fp32")
 
 
+@allow_config_class  # not a registry's config: its runs' checkpoints may name it
 @dataclass(frozen=True)
 class TinyConfig:
     """A two-layer noisy autoencoder; ``nan_at`` poisons the loss (and so the weights) at that step."""

@@ -1,18 +1,22 @@
 """make pack / make unpack (gm_build.share): tiny real runs travel, and a bad archive installs nothing.
 
 The runs are trained for a few steps by gm_lib.runs.get_or_train on random 8x8 images (DataSpec.load is
-patched, so no dataset is needed) into a temporary GM_CACHE_DIR; downloads are served from 127.0.0.1 only,
-and the Hugging Face test reads a local Hub-cache folder with HF_HUB_OFFLINE=1.
+patched, so no dataset is needed) into a temporary GM_CACHE_DIR; downloads are served from 127.0.0.1 only (https, with
+a self-signed certificate the test trusts), and the Hugging Face test reads a local Hub-cache folder with
+HF_HUB_OFFLINE=1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import io
 import json
 import os
 import shutil
+import ssl
+import subprocess
 import sys
 import tarfile
 import threading
@@ -371,6 +375,140 @@ def test_a_bad_archive_is_refused_in_one_line_and_the_cache_stays_byte_identical
     assert capsys.readouterr().err.count("\n") == 1 and _tree(cache) == before
 
 
+# ---------------------------------------------------------------- data never names code
+
+
+def _replace_members(archive: Path, out: Path, members: dict[str, bytes]) -> Path:
+    """``archive`` with the files ``members`` (cache paths) given new contents, its manifest's sha256 and size too."""
+
+    def edit(manifest):
+        for name, data in members.items():
+            manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+    return _rebuild(archive, out, drop=tuple(members), add=[_member(name, data=data) for name, data in members.items()],
+                    edit_manifest=edit)
+
+
+def _naming(archive: Path, out: Path, model_config: dict, *, in_config=True, in_checkpoint=True) -> Path:
+    """``archive`` whose first run's ``config.json`` and/or checkpoint record ``model_config``, checksums updated."""
+    checkpoint = _checkpoint_name(archive)
+    config = checkpoint.replace(CHECKPOINT_NAME, "config.json")
+    with tarfile.open(archive) as tar:
+        recorded = json.load(tar.extractfile(config))
+        state = torch.load(io.BytesIO(tar.extractfile(checkpoint).read()), weights_only=True)
+    members = {}
+    if in_config:
+        members[config] = json.dumps({**recorded, "model_config": model_config}, indent=2).encode()
+    if in_checkpoint:
+        blob = io.BytesIO()
+        torch.save({**state, "model_config": model_config}, blob)
+        members[checkpoint] = blob.getvalue()
+    return _replace_members(archive, out, members)
+
+
+def _callables(tmp_path: Path) -> dict[str, tuple[dict, Path]]:
+    """Names of code a config could point at -> (fields that would leave a trace if it were called, that trace)."""
+    victim = tmp_path / "victim"
+    victim.mkdir(exist_ok=True)
+    (victim / "keep.txt").write_text("must survive")
+    return {
+        "subprocess:run": ({"args": ["touch", str(tmp_path / "ran-subprocess")]}, tmp_path / "ran-subprocess"),
+        "os:system": ({"command": f"touch {tmp_path / 'ran-system'}"}, tmp_path / "ran-system"),
+        "builtins:open": ({"file": str(tmp_path / "ran-open"), "mode": "w"}, tmp_path / "ran-open"),
+        "builtins:eval": ({"source": f"open({str(tmp_path / 'ran-eval')!r}, 'w')"}, tmp_path / "ran-eval"),
+        # a gm_lib function that is not a config class: it would delete the victim's files
+        "gm_lib.checkpoint:delete_run_files": ({"run_dir": str(victim)}, victim / "keep.txt"),
+    }
+
+
+@pytest.mark.parametrize("name", ["subprocess:run", "os:system", "builtins:open", "builtins:eval",
+                                  "gm_lib.checkpoint:delete_run_files"])
+def test_an_archive_whose_config_names_code_is_refused_before_anything_runs(name, packed, cache, tmp_path, capsys):
+    fields, trace = _callables(tmp_path)[name]
+    expected_trace = trace.exists()  # only the victim's file exists before
+    shutil.copytree(next(iter(packed.runs.values())), cache / "runs" / "already-here")
+    before = _tree(cache)
+    for placement in ({}, {"in_config": False}, {"in_checkpoint": False}):
+        bad = _naming(packed.archive, tmp_path / "bad.tar", {"__class__": name, "fields": fields}, **placement)
+        with pytest.raises(ArchiveRefused) as refused:
+            unpack(str(bad), progress=False)
+        message = str(refused.value)
+        assert "\n" not in message and message.startswith(f"refused {bad}: ")
+        assert (f"config names class {name!r}, which is not a registered config class (known: " in message
+                or "holds another model config than its config.json" in message), message
+        assert "gm_lib.models.gan:GANConfig" in message or "another model config" in message
+        assert trace.exists() == expected_trace and _tree(cache) == before, placement
+        assert share_main(["unpack", str(bad), "--no-progress"]) == 1
+        assert capsys.readouterr().err.count("\n") == 1 and _tree(cache) == before
+
+
+def test_a_registered_config_with_a_gan_loss_that_is_no_family_imports_nothing(packed, cache, tmp_path):
+    """GANConfig imports its loss family by name: a name that is not a module of gan_losses is refused first."""
+    bad_loss = {"__class__": "gm_lib.models.gan:GANConfig", "fields": {"loss": "os"}}
+    bad = _naming(packed.archive, tmp_path / "bad.tar", bad_loss)
+    report = unpack(str(bad), progress=False)  # a config of other code: it will retrain, not run anything
+    (name, reason), = report.retrain.items()
+    assert "loss='os' unknown" in reason and "\n" not in reason
+    assert "gm_lib.models.gan_losses.os" not in sys.modules and not (cache / "runs" / name).exists()
+
+
+def test_an_oversized_manifest_is_refused_in_one_line_without_reading_it(packed, cache, tmp_path, capsys):
+    """64 MiB of blanks gzip to ~64 KiB: the header's size refuses it; tracemalloc shows it was never read whole."""
+    import gzip
+    import tracemalloc
+
+    blanks = 64 << 20
+    info = tarfile.TarInfo("manifest.json")
+    info.size = blanks
+    bad = tmp_path / "bomb.tar.gz"
+    with gzip.open(bad, "wb", compresslevel=1) as handle:
+        handle.write(info.tobuf(format=tarfile.PAX_FORMAT))
+        for _ in range(blanks >> 20):
+            handle.write(b" " * (1 << 20))
+        handle.write(bytes(1024))
+    assert bad.stat().st_size < 1 << 20
+    before = _tree(cache)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArchiveRefused, match=r"its manifest.json has 64.0 MiB, more than the 4.0 MiB") as error:
+            unpack(str(bad), progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "\n" not in str(error.value) and peak < 8 << 20 and _tree(cache) == before
+    assert share_main(["unpack", str(bad), "--no-progress"]) == 1 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_an_archive_larger_than_the_disk_can_hold_is_refused_before_staging(packed, cache, monkeypatch):
+    free = shutil.disk_usage(cache).free
+    monkeypatch.setattr("gm_build.share.manifest.FREE_SPACE_MARGIN", free)  # no room for a single byte
+    before = _tree(cache)
+    with pytest.raises(ArchiveRefused, match=r"unpacking it needs .* MiB in .* only .* MiB are free; free some space"):
+        unpack(str(packed.archive), progress=False)
+    assert _tree(cache) == before
+
+
+def test_manifest_limits_are_checked_before_any_member(packed, cache, tmp_path, monkeypatch):
+    before = _tree(cache)
+    monkeypatch.setattr("gm_build.share.manifest.MAX_ARCHIVE_BYTES", 100)
+    with pytest.raises(ArchiveRefused, match=r"lists .* MiB of files, more than the 0.0 MiB a pack may hold"):
+        unpack(str(packed.archive), progress=False)
+    monkeypatch.undo()
+    monkeypatch.setenv("GM_CACHE_DIR", str(cache))
+    bad = _rebuild(packed.archive, tmp_path / "neg.tar", edit_manifest=lambda m: m["files"].update(
+        {"fid_stats/x.npz": {"sha256": "0" * 64, "size": -1}}))
+    with pytest.raises(ArchiveRefused, match=r"entry 'fid_stats/x.npz' lacks a sha256 and size"):
+        unpack(str(bad), progress=False)
+    assert _tree(cache) == before
+
+
+def test_a_refused_unpack_does_not_even_leave_the_cache_folder_it_made(packed, tmp_path, monkeypatch):
+    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path / "new-cache"))
+    with pytest.raises(ArchiveRefused):
+        unpack(str(_flip_byte(packed.archive, tmp_path / "bad.tar")), progress=False)
+    assert not (tmp_path / "new-cache").exists()
+
+
 def test_the_archive_sha256_its_publisher_printed_is_checked_when_given(packed, cache):
     before = _tree(cache)
     with pytest.raises(ArchiveRefused, match="its sha256 is .*, not the 00 you gave"):
@@ -397,36 +535,82 @@ def test_a_missing_archive_is_refused_with_the_forms_it_accepts(cache, tmp_path)
 # ---------------------------------------------------------------- sources: URL (loopback only) and the Hub (offline)
 
 
-@pytest.fixture
-def served(packed):
-    """``packed.archive``'s folder served over HTTP on 127.0.0.1 (a random free port), for the test's duration."""
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (``openssl``), and its key: the test server's, trusted by the test."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate for the loopback https server")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def _serve(packed: Packed, requests: list[str], context: ssl.SSLContext | None):
+    """``packed.archive``'s folder on 127.0.0.1 (a random free port), plus ``/short.tar`` (promises more than it
+    sends), ``/to-http`` (redirects to http://), ``/endless`` (no Content-Length, zeros until the client stops)."""
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, directory=str(packed.archive.parent), **kwargs)
 
         def do_GET(self):
-            if self.path != "/short.tar":
-                return super().do_GET()
-            self.send_response(200)  # promises more bytes than it sends, then hangs up
-            self.send_header("Content-Length", str(packed.archive.stat().st_size))
-            self.end_headers()
-            self.wfile.write(packed.archive.read_bytes()[:4096])
-            self.close_connection = True
+            requests.append(self.path)
+            if self.path == "/to-http":
+                self.send_response(302)
+                self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/models.tar")
+                self.end_headers()
+            elif self.path == "/endless":
+                self.send_response(200)
+                self.end_headers()
+                self.close_connection = True
+                with contextlib.suppress(OSError):  # the client hangs up once it has had too much
+                    for _ in range(4096):
+                        self.wfile.write(bytes(1 << 16))
+            elif self.path == "/short.tar":
+                self.send_response(200)  # promises more bytes than it sends, then hangs up
+                self.send_header("Content-Length", str(packed.archive.stat().st_size))
+                self.end_headers()
+                self.wfile.write(packed.archive.read_bytes()[:4096])
+                self.close_connection = True
+            else:
+                super().do_GET()
 
         def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def served(packed, certificate, monkeypatch):
+    """The archive's folder over https on 127.0.0.1 for the test's duration, its certificate trusted (SSL_CERT_FILE);
+    ``served.requests`` lists the paths asked for."""
+    cert, key = certificate
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    requests: list[str] = []
+    server = _serve(packed, requests, context)
+    yield Served(f"https://127.0.0.1:{server.server_address[1]}", requests)
     server.shutdown()
     server.server_close()
 
 
+@dataclass
+class Served:
+    url: str
+    requests: list[str]
+
+
 def test_unpack_downloads_a_url_then_verifies_it(packed, cache, served, monkeypatch):
-    report = unpack(f"{served}/{packed.archive.name}", progress=False)
+    report = unpack(f"{served.url}/{packed.archive.name}", progress=False)
     assert sorted(report.cached) == sorted(packed.runs)
     assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # the download was temporary
     _assert_installed(packed, cache, monkeypatch)
@@ -435,9 +619,61 @@ def test_unpack_downloads_a_url_then_verifies_it(packed, cache, served, monkeypa
 def test_a_failed_download_is_refused_and_installs_nothing(cache, served):
     before = _tree(cache)
     with pytest.raises(ArchiveRefused, match=r"HTTP 404 .*check the URL"):
-        unpack(f"{served}/absent.tar", progress=False)
+        unpack(f"{served.url}/absent.tar", progress=False)
     with pytest.raises(ArchiveRefused, match=r"download of .*/short.tar (failed|stopped).*run make unpack again"):
-        unpack(f"{served}/short.tar", progress=False)
+        unpack(f"{served.url}/short.tar", progress=False)
+    assert _tree(cache) == before
+
+
+def test_plain_http_is_refused_in_one_line_before_any_request(packed, cache, capsys):
+    requests: list[str] = []
+    server = _serve(packed, requests, context=None)
+    url = f"http://127.0.0.1:{server.server_address[1]}/{packed.archive.name}"
+    before = _tree(cache)
+    try:
+        with pytest.raises(ArchiveRefused, match=r"^refused http://.*plain http:// can be altered.*https://") as error:
+            unpack(url, progress=False)
+        assert share_main(["unpack", url, "--no-progress"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "\n" not in str(error.value) and capsys.readouterr().err.count("\n") == 1
+    assert requests == [] and _tree(cache) == before
+    for other in ("ftp://127.0.0.1/models.tar", "s3://bucket/models.tar", "file://elsewhere/models.tar"):
+        with pytest.raises(ArchiveRefused, match=r"^refused .*FROM=<file>, file:<path>, an https:// URL"):
+            unpack(other, progress=False)
+    assert _tree(cache) == before
+
+
+def test_a_file_url_names_a_local_archive(packed, cache):
+    assert sorted(unpack(packed.archive.as_uri(), progress=False).cached) == sorted(packed.runs)
+
+
+def test_a_redirect_away_from_https_is_refused(cache, served):
+    before = _tree(cache)
+    with pytest.raises(ArchiveRefused, match=r"redirects to http://.*not https://"):
+        unpack(f"{served.url}/to-http", progress=False)
+    assert served.requests == ["/to-http"] and _tree(cache) == before  # the http:// URL was never asked for
+
+
+def test_a_download_is_capped_before_and_while_it_streams(packed, cache, served, monkeypatch):
+    """A Content-Length above the cap is refused before a byte is read; without one, the stream is cut at the cap;
+    one the disk cannot hold twice (archive + unpacked files) is refused before the download."""
+    import gm_build.share.sources as sources
+
+    before, size = _tree(cache), packed.archive.stat().st_size
+    monkeypatch.setattr(sources, "MAX_ARCHIVE_BYTES", size - 1)
+    with pytest.raises(ArchiveRefused, match=r"it has .* MiB, more than the .* MiB an archive of make pack may have"):
+        unpack(f"{served.url}/{packed.archive.name}", progress=False)
+    monkeypatch.setattr(sources, "MAX_ARCHIVE_BYTES", 3 << 20)
+    with pytest.raises(ArchiveRefused, match=r"it sent more than 3.0 MiB, the most it may have"):
+        unpack(f"{served.url}/endless", progress=False)  # 256 MiB on offer
+    assert _tree(cache) == before
+    monkeypatch.setattr(sources, "MAX_ARCHIVE_BYTES", 1 << 40)
+    free = shutil.disk_usage(cache).free
+    monkeypatch.setattr("gm_build.share.manifest.FREE_SPACE_MARGIN", free - size)  # room for the archive, not twice
+    with pytest.raises(ArchiveRefused, match=r"downloading and unpacking it needs .* MiB .* only .* MiB are free"):
+        unpack(f"{served.url}/{packed.archive.name}", progress=False)
     assert _tree(cache) == before
 
 
@@ -465,26 +701,73 @@ def test_unpack_reads_a_hub_repository_offline(packed, cache, tmp_path, monkeypa
     _assert_installed(packed, cache, monkeypatch)
     with pytest.raises(ArchiveRefused, match="could not get gm-lab-models.tar from hf://course/absent"):
         unpack("hf://course/absent", progress=False)
+    import gm_build.share.sources as sources
+
+    monkeypatch.setattr(sources, "MAX_ARCHIVE_BYTES", packed.archive.stat().st_size - 1)  # its cached copy is too big
+    before = _tree(cache)
+    with pytest.raises(ArchiveRefused, match=r"refused hf://course/gm-lab-models: it has .* MiB, more than the"):
+        unpack("hf://course/gm-lab-models", progress=False)
+    assert _tree(cache) == before
 
 
 def test_make_unpack_downloads_a_hub_repository_through_huggingface_hub(packed, cache, tmp_path, monkeypatch):
-    """``make unpack FROM=hf://...`` against a Hub on 127.0.0.1 (HF_ENDPOINT), every other host refused."""
-    import subprocess
+    """``make unpack FROM=hf://...`` against a Hub on 127.0.0.1 (HF_ENDPOINT), every other host refused.
 
+    ``make unpack`` runs in a fresh process, where only the chapter registries' config classes are known: the
+    packed runs (the tests' TinyConfig) are refused there in one line, nothing installed; an archive of the
+    cached results alone installs."""
     from gm_lib.paths import repo_root
     from tests.hub_server import HubServer, isolated_env
 
+    results = _rebuild(packed.archive, tmp_path / "results.tar", drop=[n for n in _manifest(packed.archive)["files"]
+                                                                       if n.startswith("runs/")],
+                       edit_manifest=lambda m: m.update(runs=[], files={n: e for n, e in m["files"].items()
+                                                                        if not n.startswith("runs/")}))
     hub = HubServer()
-    hub.add_repo("course/gm-lab-models", {"gm-lab-models.tar": packed.archive.read_bytes()}, "3" * 40, kind="models")
+    hub.add_repo("course/gm-lab-models", {"gm-lab-models.tar": packed.archive.read_bytes(),
+                                          "results.tar": results.read_bytes()}, "3" * 40, kind="models")
     hub.start()
     env = isolated_env(hub.endpoint, tmp_path, GM_CACHE_DIR=str(cache),
                        PYTHONPATH=os.pathsep.join([str(repo_root()), str(repo_root() / "tests")]))
+    before = _tree(cache)
     try:
-        result = subprocess.run(["make", "--no-print-directory", "unpack", "FROM=hf://course/gm-lab-models"],
-                                cwd=repo_root(), env=env, capture_output=True, text=True, timeout=300)
+        refused, installed = (subprocess.run(["make", "--no-print-directory", "unpack", f"FROM={source}"],
+                                             cwd=repo_root(), env=env, capture_output=True, text=True, timeout=300)
+                              for source in ("hf://course/gm-lab-models", "hf://course/gm-lab-models/results.tar"))
     finally:
         hub.stop()
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert refused.returncode != 0 and [line for line in refused.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: refused hf://course/gm-lab-models: {sorted(packed.runs)[0]}: config names class "
+        f"'_train_worker:TinyConfig', which is not a registered config class (known: gm_lib.models.gan:GANConfig, "
+        "gm_lib.models.latent_critic:LatentCriticVAEConfig, gm_lib.models.vae:VAEConfig, gm_lib.models.wae:WAEConfig); "
+        "nothing of it was run or installed"]
+    assert installed.returncode == 0, installed.stdout + installed.stderr
     assert ("HEAD", "/course/gm-lab-models/resolve/main/gm-lab-models.tar", None) in hub.requests
     assert any(method == "GET" and path.startswith("/cdn/") for method, path, _ in hub.requests)
-    _assert_installed(packed, cache, monkeypatch)
+    after = _tree(cache)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert {name for name in after if name not in before and after[name] != "dir"} == set(_manifest(results)["files"])
+
+
+def test_a_hub_archive_too_large_for_the_cap_or_the_disk_is_refused_before_its_download(cache, monkeypatch):
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    downloads = []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: downloads.append(a))
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda url: type("Meta", (), {"size": 65 << 30}))
+    with pytest.raises(ArchiveRefused, match=r"it has 66560.0 MiB, more than the 65536.0 MiB an archive"):
+        unpack("hf://course/huge", progress=False)
+    monkeypatch.setattr("gm_build.share.manifest.FREE_SPACE_MARGIN", shutil.disk_usage(cache).free)  # a full disk
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda url: type("Meta", (), {"size": 1 << 20}))
+    with pytest.raises(ArchiveRefused, match=r"downloading and unpacking it needs .* only .* MiB are free"):
+        unpack("hf://course/big", progress=False)
+    assert downloads == []
+
+
+def test_the_readme_states_the_limits_the_code_enforces():
+    from gm_build.share import manifest
+
+    text = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert f"`manifest.json` first and at most {manifest.MAX_MANIFEST_BYTES >> 20} MiB" in text
+    assert f"at most {manifest.MAX_FILES:,} files and {manifest.MAX_ARCHIVE_BYTES >> 30} GiB in all" in text
+    assert f"that much free plus {manifest.FREE_SPACE_MARGIN >> 20} MiB" in text
+    assert f"and at {manifest.MAX_ARCHIVE_BYTES >> 30} GiB, follows redirects only to `https://`" in text

@@ -21,12 +21,12 @@ from gm_lib.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
     History,
-    decode_config,
     encode_config,
     load_checkpoint,
 )
 from gm_lib.data import DataSpec
 from gm_lib.runs import get_or_train, load_model, run_hash
+from gm_lib.saved_configs import decode_config
 from gm_lib.train import TrainingDiverged, set_seed, train
 from gm_lib.train_config import TrainConfig
 

@@ -37,12 +37,17 @@ def _print_pack(out: str, profile: str) -> None:
     print(f"sha256 {report.sha256}  (publish it with the archive: make unpack FROM=... SHA256={report.sha256[:12]}...)")
 
 
+def _said(manifest: dict, key: str) -> str:
+    """A manifest field for the reader, on one short line (verification needs none of these, so may lack them)."""
+    return " ".join(str(manifest.get(key, "?")).split())[:60]
+
+
 def _print_unpack(report: UnpackReport, source: str, seconds: float) -> None:
     from gm_lib.results import git_commit
 
     manifest = report.manifest
-    print(f"{source}: packed at {manifest['git_commit']} (here {git_commit()}), profile {manifest['profile']}, "
-          f"seeds {manifest['seeds']}")
+    print(f"{source}: packed at {_said(manifest, 'git_commit')} (here {git_commit()}), profile "
+          f"{_said(manifest, 'profile')}, seeds {_said(manifest, 'seeds')}")
     for name in report.cached:
         print(f"  cached        {name}")
     for name in report.kept:

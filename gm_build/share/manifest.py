@@ -12,24 +12,36 @@ An archive made by ``make pack`` is a tar whose first member is ``manifest.json`
 
 and whose other members are exactly the regular files ``files`` lists, by their path relative to
 ``$GM_CACHE_DIR``: run folders under ``runs/`` and the folders of :data:`gm_lib.paths.CACHED_RESULTS`.
+
+Limits (what an archive can ask of a machine): a manifest of at most :data:`MAX_MANIFEST_BYTES`, at most
+:data:`MAX_FILES` files of :data:`MAX_ARCHIVE_BYTES` in all (a default pack holds ~420 MiB), and the run configs
+may name only the registered config classes of :mod:`gm_lib.saved_configs` (importing this module imports the
+chapter registries, which register theirs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
+import gm_lib.experiments.registry  # noqa: F401  (its chapters' ModelEntry configs: what a packed config may name)
 from gm_lib.paths import CACHED_RESULTS
 
-__all__ = ["FORMAT", "VERSION", "MANIFEST_NAME", "HUB_FILENAME", "ArchiveRefused", "check_member_path", "sha256_file",
-           "check_manifest"]
+__all__ = ["FORMAT", "VERSION", "MANIFEST_NAME", "HUB_FILENAME", "MAX_MANIFEST_BYTES", "MAX_FILES", "MAX_ARCHIVE_BYTES",
+           "FREE_SPACE_MARGIN", "ArchiveRefused", "check_member_path", "sha256_file", "check_manifest",
+           "check_free_space", "mib"]
 
 FORMAT, VERSION = "gm-lab-models", 1
 MANIFEST_NAME = "manifest.json"
 HUB_FILENAME = "gm-lab-models.tar"  # the archive's name in a Hugging Face Hub repository (hf://owner/repo)
 _PART = re.compile(r"[A-Za-z0-9_.+=-]+")  # what gm_lib names its cache files with; no spaces, no separators
 _CHUNK = 1 << 20
+MAX_MANIFEST_BYTES = 4 << 20
+MAX_FILES = 100_000
+MAX_ARCHIVE_BYTES = 64 << 30  # the archive, its download and its files in all (a default pack: ~420 MiB)
+FREE_SPACE_MARGIN = 256 << 20  # left free on the cache's disk after an unpack
 
 
 class ArchiveRefused(RuntimeError):
@@ -84,17 +96,41 @@ def check_manifest(manifest: object) -> dict:
     files, runs = manifest.get("files"), manifest.get("runs")
     if not isinstance(files, dict) or not isinstance(runs, list):
         raise ArchiveRefused(f"{MANIFEST_NAME} lacks its 'files' table or 'runs' list")
+    if len(files) > MAX_FILES:
+        raise ArchiveRefused(f"{MANIFEST_NAME} lists {len(files)} files, more than the {MAX_FILES} a pack may hold")
     for name, entry in files.items():
         check_member_path(name)
-        if not (isinstance(entry, dict) and isinstance(entry.get("size"), int)
-                and re.fullmatch(r"[0-9a-f]{64}", str(entry.get("sha256")))):
+        size = entry.get("size") if isinstance(entry, dict) else None
+        if not (type(size) is int and size >= 0 and re.fullmatch(r"[0-9a-f]{64}", str(entry.get("sha256")))):
             raise ArchiveRefused(f"{MANIFEST_NAME} entry {name!r} lacks a sha256 and size")
+    total = sum(entry["size"] for entry in files.values())
+    if total > MAX_ARCHIVE_BYTES:
+        raise ArchiveRefused(f"{MANIFEST_NAME} lists {mib(total)} of files, more than the {mib(MAX_ARCHIVE_BYTES)} a "
+                             "pack may hold")
     for run in runs:
         folder = run.get("dir", "") if isinstance(run, dict) else ""
-        if not (folder.startswith("runs/") and folder.count("/") == 1 and f"{folder}/checkpoint.pt" in files):
+        if not (isinstance(folder, str) and folder.startswith("runs/") and folder.count("/") == 1
+                and f"{folder}/checkpoint.pt" in files):
             raise ArchiveRefused(f"{MANIFEST_NAME} run entry {run!r} names no packed run folder with a checkpoint")
     folders = {run["dir"] for run in runs}
     strays = [name for name in files if name.startswith("runs/") and "/".join(name.split("/")[:2]) not in folders]
     if strays:
         raise ArchiveRefused(f"{MANIFEST_NAME} lists {strays[0]!r}, which belongs to no run it lists")
     return manifest
+
+
+def mib(size: int) -> str:
+    """``size`` bytes as ``"12.3 MiB"``."""
+    return f"{size / 2**20:.1f} MiB"
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse unless the disk of ``folder`` has ``needed`` bytes free beyond :data:`FREE_SPACE_MARGIN`.
+
+    Raises:
+        ArchiveRefused: names what needs the space, how much, and how much is free.
+    """
+    free = shutil.disk_usage(folder).free
+    if needed + FREE_SPACE_MARGIN > free:
+        raise ArchiveRefused(f"{what} needs {mib(needed)} in {folder} and {mib(FREE_SPACE_MARGIN)} to spare, but only "
+                             f"{mib(free)} are free; free some space or set GM_CACHE_DIR to a larger disk")

@@ -1,39 +1,38 @@
 """``make unpack``: verify an archive of :func:`gm_build.share.pack` completely, then install it into the cache.
 
 Verification happens in a temporary folder inside ``$GM_CACHE_DIR`` (same filesystem, so installing is a
-rename): every member must be a regular file at a plain path under ``runs/`` or a cached-results folder
-(no absolute path, ``..``, link or device), the members must be exactly the manifest's files, each with its
-size and sha256, and every ``.pt`` file must load with ``torch.load(weights_only=True)``. Any failure raises
-:class:`~gm_build.share.manifest.ArchiveRefused` with one line saying what and how to fix it, and the cache is
-left byte-identical. Then each run whose key is current for this code (:func:`gm_lib.runs.stale_reason`) is
-moved into ``runs/``; the others are reported as "will retrain" with the reason and not installed.
+rename): the archive streams through :func:`~gm_build.share.extraction.extract_verified` (every member a regular
+file at a plain path under ``runs/`` or a cached-results folder, exactly the manifest's files with their sizes
+and sha256, the manifest and the total bounded, the disk's free space checked first), every ``.pt`` file must
+load with ``torch.load(weights_only=True)``, and each run's configs (``config.json`` and its checkpoint's
+``model_config``, which must be equal) may name only registered config classes (:mod:`gm_lib.saved_configs`):
+nothing in an archive is imported or run. Any failure raises :class:`~gm_build.share.manifest.ArchiveRefused` with
+one line saying what and how to fix it, and the cache is left byte-identical. Then each run whose key is current
+for this code (:func:`gm_lib.runs.stale_reason`) is moved into ``runs/``; the others are reported as "will
+retrain" with the reason and not installed.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import json
 import os
 import shutil
-import tarfile
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gm_build.share.manifest import MANIFEST_NAME, ArchiveRefused, check_manifest, check_member_path, sha256_file
+from gm_build.share.extraction import REPACK, extract_verified
+from gm_build.share.manifest import ArchiveRefused, sha256_file
 from gm_build.share.sources import fetch_archive
 from gm_lib.cache import load_torch
 from gm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from gm_lib.paths import cache_dir
 from gm_lib.runs import stale_reason, unfinished_reason
+from gm_lib.saved_configs import ConfigRefused, UnknownConfigClass, decode_config, is_plain_json
 
-__all__ = ["UnpackReport", "unpack", "extract_verified"]
+__all__ = ["UnpackReport", "unpack"]
 
-_CHUNK = 1 << 20
-_BROKEN = (tarfile.TarError, EOFError, OSError, zlib.error)  # what a truncated or corrupt tar / gzip raises
-_REPACK = "get the archive again, or have it re-made with make pack"
+_MAX_CONFIG_BYTES = 1 << 20  # a run's config.json has a few KiB
 
 
 @dataclass
@@ -49,115 +48,69 @@ class UnpackReport:
     results_kept: int = 0
 
 
-def _kind(member: tarfile.TarInfo) -> str:
-    kinds = {"symlink": member.issym(), "hardlink": member.islnk(), "device file": member.isdev()}
-    return next((kind for kind, found in kinds.items() if found), "special file")
-
-
-def _check_members(members: list[tarfile.TarInfo], where: str) -> list[tarfile.TarInfo]:
-    """The file members (manifest first) once every member is a plain file or folder at a safe, unique path."""
-    seen, files = set(), []
-    for member in members:
-        name = member.name
-        try:
-            if member.isdir():
-                if name.startswith("/") or ".." in name.split("/"):
-                    check_member_path(name)  # raises with the precise reason
-                continue
-            if not member.isfile():
-                raise ArchiveRefused(f"member {name!r} is a {_kind(member)}, not a regular file")
-            if name != MANIFEST_NAME:
-                check_member_path(name)
-        except ArchiveRefused as error:
-            raise ArchiveRefused(f"refused {where}: {error}; it is not a pack as make pack writes it: {_REPACK}"
-                                 ) from None
-        if name in seen:
-            raise ArchiveRefused(f"refused {where}: member {name!r} appears twice; {_REPACK}")
-        seen.add(name)
-        files.append(member)
-    if MANIFEST_NAME not in seen:
-        raise ArchiveRefused(f"refused {where}: no {MANIFEST_NAME} in it, so nothing can be verified; {_REPACK}")
-    return files
-
-
-def _copy_verified(source, dest: Path, size: int, sha256: str, name: str, where: str) -> None:
-    digest, written = hashlib.sha256(), 0
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest, "xb") as handle:
-        while chunk := source.read(_CHUNK):
-            written += len(chunk)
-            if written > size:
-                break
-            digest.update(chunk)
-            handle.write(chunk)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(dest, 0o644)
-    if written != size or digest.hexdigest() != sha256:
-        raise ArchiveRefused(f"refused {where}: {name} does not match its sha256 in the manifest (altered or damaged "
-                             f"in transit); {_REPACK}")
-
-
-def extract_verified(archive: Path, dest: Path, where: str | None = None) -> dict:
-    """Extract ``archive`` into the empty folder ``dest`` checking every member; returns the manifest.
-
-    Raises:
-        ArchiveRefused: see the module docstring (``dest`` may then hold part of the archive: delete it).
-    """
-    where = where or str(archive)
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            files = _check_members(tar.getmembers(), where)
-            by_name = {member.name: member for member in files}
-            try:
-                manifest = check_manifest(json.loads(tar.extractfile(by_name.pop(MANIFEST_NAME)).read()))
-            except ValueError:
-                raise ArchiveRefused(f"{MANIFEST_NAME} is not JSON") from None
-            missing = sorted(set(manifest["files"]) - set(by_name))
-            if missing:
-                raise ArchiveRefused(f"refused {where}: it lacks {len(missing)} file(s) its manifest lists (first: "
-                                     f"{missing[0]}), so it is truncated or incomplete; {_REPACK}")
-            extra = sorted(set(by_name) - set(manifest["files"]))
-            if extra:
-                raise ArchiveRefused(f"refused {where}: member {extra[0]} is not in its manifest; {_REPACK}")
-            for name, member in by_name.items():
-                entry = manifest["files"][name]
-                if member.size != entry["size"]:
-                    raise ArchiveRefused(f"refused {where}: {name} has {member.size} bytes, its manifest says "
-                                         f"{entry['size']}; {_REPACK}")
-                _copy_verified(tar.extractfile(member), dest / name, entry["size"], entry["sha256"], name, where)
-    except ArchiveRefused as error:
-        message = str(error)
-        raise ArchiveRefused(message if message.startswith("refused") else f"refused {where}: {message}; {_REPACK}"
-                             ) from None
-    except _BROKEN as error:
-        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
-            raise ArchiveRefused(f"cannot write into {dest.parent} ({error.strerror}); free space or fix its "
-                                 "permissions, then run make unpack again") from None
-        reason = (str(error).splitlines() or [type(error).__name__])[0][:120]
-        raise ArchiveRefused(f"refused {where}: not a readable tar archive, truncated or corrupt ({reason}); "
-                             f"{_REPACK}") from None
-    return manifest
-
-
-def _check_loads(staging: Path, manifest: dict, where: str) -> dict[str, str]:
-    """Every ``.pt`` loads with ``weights_only=True`` (else refused); returns ``{run dir: why it will retrain}``."""
-    finished = {}
+def _check_loads(staging: Path, manifest: dict, where: str) -> dict[str, dict]:
+    """Every ``.pt`` loads with ``weights_only=True`` (else refused); returns ``{checkpoint: {"finished",
+    "model_config"}}`` of each run's checkpoint."""
+    states = {}
     for name in manifest["files"]:
         if name.endswith(".pt"):
             try:
                 if name.endswith(f"/{CHECKPOINT_NAME}"):
-                    finished[name] = bool(load_checkpoint(staging / name)["finished"])
+                    state = load_checkpoint(staging / name)
+                    states[name] = {"finished": bool(state["finished"]), "model_config": state.get("model_config")}
                 else:
                     load_torch(staging / name)
             except Exception as error:  # unpickling, zip and EOF errors: all mean it is not what a pack holds
                 reason = (str(error).splitlines() or [type(error).__name__])[0][:120]
                 raise ArchiveRefused(f"refused {where}: {name} does not load with torch.load(weights_only=True) "
-                                     f"({reason}); {_REPACK}") from None
+                                     f"({reason}); {REPACK}") from None
+    return states
+
+
+def _recorded_model_config(run_dir: Path, where: str) -> tuple[bool, object]:
+    """``(found, model_config)`` of a packed run's ``config.json``; (False, None) when it has none or it is not
+    JSON (then :func:`gm_lib.runs.stale_reason` lists the run as will retrain)."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return False, None
+    if path.stat().st_size > _MAX_CONFIG_BYTES:
+        raise ArchiveRefused(f"refused {where}: {run_dir.name}/config.json is larger than a run's config may be "
+                             f"({_MAX_CONFIG_BYTES} bytes); {REPACK}")
+    try:
+        recorded = json.loads(path.read_text())
+    except (ValueError, RecursionError):
+        return False, None
+    return (True, recorded["model_config"]) if isinstance(recorded, dict) and "model_config" in recorded else (False,
+                                                                                                                None)
+
+
+def _check_configs(staging: Path, manifest: dict, states: dict[str, dict], where: str) -> None:
+    """Refuse an archive whose run configs name a class that is not registered, or whose checkpoint holds another
+    model config than its ``config.json``: a pack never does either. Decoding imports and calls nothing
+    (:func:`gm_lib.saved_configs.decode_config`); a config that no longer fits the code is left to stale_reason."""
+    for run in manifest["runs"]:
+        run_dir = staging / run["dir"]
+        saved = states[f"{run['dir']}/{CHECKPOINT_NAME}"]["model_config"]
+        found, recorded = _recorded_model_config(run_dir, where)
+        if found and not (is_plain_json(saved) and saved == recorded):
+            raise ArchiveRefused(f"refused {where}: the checkpoint of {run_dir.name} holds another model config than "
+                                 f"its config.json; {REPACK}")
+        for config in (saved, recorded) if found else (saved,):
+            try:
+                decode_config(config)
+            except UnknownConfigClass as error:
+                raise ArchiveRefused(f"refused {where}: {run_dir.name}: {error}; nothing of it was run or installed"
+                                     ) from None
+            except ConfigRefused:
+                pass
+
+
+def _retrain_reasons(staging: Path, manifest: dict, states: dict[str, dict]) -> dict[str, str]:
+    """``{run folder: why it will retrain}`` for the packed runs that are stale here or unfinished."""
     retrain = {}
     for run in manifest["runs"]:
         reason = stale_reason(staging / run["dir"])
-        if reason is None and not finished[f"{run['dir']}/{CHECKPOINT_NAME}"]:
+        if reason is None and not states[f"{run['dir']}/{CHECKPOINT_NAME}"]["finished"]:
             reason = "its checkpoint is unfinished"
         if reason is not None:
             retrain[run["dir"].removeprefix("runs/")] = reason
@@ -222,22 +175,35 @@ def unpack(source: str, progress: bool = True, sha256: str | None = None) -> Unp
         ArchiveRefused: verification or download failed; nothing was installed (one-line message with the fix).
     """
     cache_root = cache_dir(create=False)
+    created = not cache_root.exists()
     cache_root.mkdir(parents=True, exist_ok=True)
     # Same filesystem as the cache, so installing is a rename; named by this process, so a killed one's is found.
     temp = Path(tempfile.mkdtemp(prefix=f".unpack-{os.getpid()}-", dir=cache_root))
     try:
-        archive = fetch_archive(source, temp, progress)
-        actual = sha256_file(archive)[0] if sha256 is not None else None
-        if actual is not None and actual != sha256.strip().lower():
-            raise ArchiveRefused(f"refused {source}: its sha256 is {actual}, not the {sha256} you gave; get the "
-                                 "archive again from its publisher, or check the digest you were given")
-        staging, trash = temp / "cache", temp / "replaced"
-        staging.mkdir()
-        trash.mkdir()
-        manifest = extract_verified(archive, staging, where=source)
-        report = UnpackReport(manifest, retrain=_check_loads(staging, manifest, source))
-        _install(staging, manifest, report, cache_root, trash)
-        _remove_abandoned(cache_root)  # only after a success: a refusal leaves the cache as it was, byte for byte
-        return report
+        return _verify_and_install(source, progress, sha256, cache_root, temp)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        if created and not any(cache_root.iterdir()):  # a refusal leaves no trace, not even the cache folder it made
+            cache_root.rmdir()
+        raise
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _verify_and_install(source: str, progress: bool, sha256: str | None, cache_root: Path, temp: Path) -> UnpackReport:
+    """Fetch, verify and install ``source`` (see :func:`unpack`); ``temp`` is this unpack's folder in the cache."""
+    archive = fetch_archive(source, temp, progress)
+    actual = sha256_file(archive)[0] if sha256 is not None else None
+    if actual is not None and actual != sha256.strip().lower():
+        raise ArchiveRefused(f"refused {source}: its sha256 is {actual}, not the {sha256} you gave; get the "
+                             "archive again from its publisher, or check the digest you were given")
+    staging, trash = temp / "cache", temp / "replaced"
+    staging.mkdir()
+    trash.mkdir()
+    manifest = extract_verified(archive, staging, where=source)
+    states = _check_loads(staging, manifest, source)
+    _check_configs(staging, manifest, states, source)
+    report = UnpackReport(manifest, retrain=_retrain_reasons(staging, manifest, states))
+    _install(staging, manifest, report, cache_root, trash)
+    _remove_abandoned(cache_root)  # only after a success: a refusal leaves the cache as it was, byte for byte
+    return report

@@ -16,6 +16,7 @@ from gm_lib.precision import select_device
 from gm_lib.profiles import Profile
 from gm_lib.progress import phase
 from gm_lib.runs import get_or_train, load_finished, load_snapshots, run_directory
+from gm_lib.saved_configs import allow_config_class
 from gm_lib.train_config import TrainConfig
 from gm_lib.versions import record_run_versions
 
@@ -37,7 +38,8 @@ class ModelEntry:
     Attributes:
         label: the name people read (tables, legends, figure titles), e.g. ``"WGAN-GP"``.
         key: the name code uses (run name ``<chapter>_<dataset>_<key>``, metric and figure names), e.g. ``"wgan_gp"``.
-        config: the model config (a frozen dataclass with ``build()``); the chapter fills in the image shape.
+        config: the model config (a frozen dataclass with ``build()``); the chapter fills in the image shape. Making
+            the entry lets saved configs name its class (:func:`gm_lib.saved_configs.allow_config_class`).
         step_cost: seconds of one training step relative to the chapter's first entry, measured by
             ``make bench-step-cost`` (one thread, the chapter's batch size, families in rotation).
         bf16_keeps_quality: ``make bench-precision``'s verdict: bf16 autocast kept the final quality (False: lost,
@@ -49,6 +51,10 @@ class ModelEntry:
     config: object
     step_cost: float = 1.0
     bf16_keeps_quality: bool = False
+
+    def __post_init__(self):
+        # The registries' configs are the classes a saved config (config.json, a checkpoint, an archive) may name.
+        allow_config_class(type(self.config))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from gm_lib.cache import key_digest, load_or_compute, load_torch
 from gm_lib.models.base import GenerativeModel
 from gm_lib.paths import cache_dir
 from gm_lib.progress import phase
+from gm_lib.saved_configs import ConfigRefused, decode_fields
 from gm_lib.train import set_seed, train
 from gm_lib.train_config import TrainConfig
 
@@ -141,6 +142,7 @@ def get_classifier(
 
     Raises:
         DatasetUnavailable: the dataset is not on disk (training needs it once).
+        ValueError: the cached file does not hold this config's classifier (one line: delete it).
     """
     config = config or ClassifierConfig(dataset=dataset)
     path = cache_dir("classifiers") / f"{dataset}-{config.hash()}.pt"
@@ -156,10 +158,24 @@ def get_classifier(
                 "state_dict": model.state_dict(), "test_accuracy": model.test_accuracy}
 
     saved = load_or_compute(path, compute, load=load_torch, dump=torch.save, force=force, code=CLASSIFIER_CODE)
+    _check_saved(saved, config, path)
     model = Classifier(config, tuple(saved["image_shape"]))
     model.load_state_dict(saved["state_dict"])
     model.test_accuracy = saved["test_accuracy"]
     return model.to(device).eval()
+
+
+def _check_saved(saved: object, config: ClassifierConfig, path: Path) -> None:
+    """Refuse a cached classifier file that does not hold the classifier of ``config`` (its name is the config's
+    hash, its content may have come from another machine): config fields of their kinds and equal, a 3-int shape."""
+    try:
+        same = decode_fields(ClassifierConfig, saved["config"], plain=True) == config
+        shape = saved["image_shape"]
+        same = same and len(shape) == 3 and all(type(size) is int and size > 0 for size in shape)
+    except (ConfigRefused, KeyError, TypeError):
+        same = False
+    if not same:
+        raise ValueError(f"{path} does not hold the classifier of {config}; delete it (the classifier retrains)")
 
 
 # ---------------------------------------------------------------- metrics

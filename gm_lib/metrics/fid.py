@@ -45,6 +45,7 @@ from gm_lib.metrics.inception_backends import feature_extractor, resolve_backend
 from gm_lib.paths import cache_dir
 from gm_lib.precision import select_device
 from gm_lib.progress import phase
+from gm_lib.saved_configs import decode_fields
 
 __all__ = [
     "MIN_FID_SAMPLES",
@@ -357,4 +358,4 @@ def fid_floor(dataset: str, n: int, preview: bool = False, kid: bool = True) -> 
             features = train.features.astype(np.float64)
             return dataclasses.asdict(score_features(features, test, kid, preview, train.spec, train.backend))
 
-    return FIDResult(**load_or_compute(path, compute, code=_FLOOR_CODE))
+    return decode_fields(FIDResult, load_or_compute(path, compute, code=_FLOOR_CODE), plain=True)  # typed fields
