@@ -356,8 +356,9 @@ def code_digests(roots: Iterable[str], exclude: Iterable[str] = ()) -> dict[str,
 
 def _current_digest(relative: str) -> str | None:
     """The digest of ``relative`` as it is on disk now; None when it is gone."""
-    if relative.startswith("external:"):
-        path = _local_path(relative.removeprefix("external:"))
+    if relative.startswith("external:"):  # a name read from a file: never imported, only looked up if loaded
+        module = sys.modules.get(relative.removeprefix("external:"))
+        path = Path(module.__file__).resolve() if getattr(module, "__file__", None) else None
     else:
         path = PACKAGE / relative
     return _code_digest(_disk_source(path)) if path is not None and path.is_file() else None

@@ -218,3 +218,15 @@ def test_a_config_outside_gm_lib_is_keyed_with_its_own_modules(tmp_path, monkeyp
     finally:
         for name in ("my_config_for_a_test", "my_helpers_for_a_test"):
             sys.modules.pop(name, None)
+
+
+def test_a_recorded_module_name_is_never_imported(tmp_path, monkeypatch):
+    """A stamp or config.json is data: a module it names (``external:pkg.mod``) is looked up, never imported."""
+    package = tmp_path / "evil_pkg_for_a_test"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    (package / "mod.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert code_graph.changed_modules({"external:evil_pkg_for_a_test.mod": "0" * 16}) == [
+        "external:evil_pkg_for_a_test.mod"]
+    assert not (tmp_path / "ran").exists() and "evil_pkg_for_a_test" not in sys.modules
