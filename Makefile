@@ -68,10 +68,10 @@ unpack:  ## Verify an archive of make pack and install it into $GM_CACHE_DIR: FR
 	$(BIN)/python -m gm_build.share unpack "$(FROM)" $(if $(SHA256),--sha256 $(SHA256))
 
 student:  ## Write the student notebooks to student/: each exercise's solution replaced by nbgrader's `raise NotImplementedError()`
-	$(BIN)/python -m gm_lib.exercises student notebooks student
+	$(BIN)/python -m gm_build.exercises student notebooks student
 
 grade:  ## Run the exercise checks of DIR's notebooks (default student/) and print a table: exercise, passed/failed, hint
-	$(BIN)/python -m gm_lib.exercises grade $(or $(DIR),student)
+	$(BIN)/python -m gm_build.exercises grade $(or $(DIR),student)
 
 clean-report:  ## Delete reports/executed, reports/report.* and figures/* (checkpoints are kept)
 	rm -rf reports/executed reports/report.md reports/report.html reports/report.pdf

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gm_build.exercises.grading import grade
 from gm_lib import exercises, latent, losses, metrics
 from gm_lib.exercises import EXERCISES, ExerciseFailed, ExerciseNotImplemented, run_check
-from gm_lib.exercises.grading import grade
 from gm_lib.models.vae import VAE
 from gm_lib.paths import repo_root
 
@@ -378,7 +378,7 @@ def test_the_solved_notebooks_pass_every_check():
 
 def test_student_versions_fail_every_check_naming_the_exercise(tmp_path):
     pytest.importorskip("nbgrader")
-    from gm_lib.exercises.notebooks import write_student_versions
+    from gm_build.exercises.student import write_student_versions
 
     written = write_student_versions(repo_root() / "notebooks", tmp_path)
     assert [p.name for p in written] == sorted(p.name for p in (repo_root() / "notebooks").glob("*.ipynb"))

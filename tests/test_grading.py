@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from gm_build.exercises.grading import format_table, grade
 from gm_lib.exercises import EXERCISES
-from gm_lib.exercises.grading import format_table, grade
 from gm_lib.paths import repo_root
 
 pytest.importorskip("nbgrader")

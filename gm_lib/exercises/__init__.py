@@ -7,8 +7,7 @@ compares the answer with the gm_lib reference on random inputs of several shapes
 losses) and on failure names the property that broke, with a hint tied to the mistakes students made.
 
 ``make student`` writes the student versions (solutions replaced by ``raise NotImplementedError()``) and
-``make grade DIR=student/`` has gm_lib check every exercise of a folder of notebooks itself
-(:mod:`gm_lib.exercises.grading`).
+``make grade DIR=student/`` has gm_lib check every exercise of a folder of notebooks itself.
 
 Example::
 

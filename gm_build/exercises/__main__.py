@@ -1,4 +1,4 @@
-"""``python -m gm_lib.exercises student SRC DST`` (``make student``) and ``… grade DIR`` (``make grade``)."""
+"""``python -m gm_build.exercises student SRC DST`` (``make student``) and ``… grade DIR`` (``make grade``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from gm_lib.exercises.grading import format_table, grade
-from gm_lib.exercises.notebooks import write_student_versions
+from gm_build.exercises.grading import format_table, grade
+from gm_build.exercises.student import write_student_versions
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gm_lib.exercises", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m gm_build.exercises", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     student = commands.add_parser("student", help="write the student versions (solutions removed)")
     student.add_argument("source", type=Path, nargs="?", default=Path("notebooks"))

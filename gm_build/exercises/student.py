@@ -8,7 +8,7 @@ metadata (``"nbgrader": {"solution": true, ...}`` on answer cells, ``{"grade": t
   so each ``### BEGIN SOLUTION`` … ``### END SOLUTION`` region becomes ``# YOUR CODE HERE`` /
   ``raise NotImplementedError()``.
 
-``make grade`` (:mod:`gm_lib.exercises.grading`) runs the student's answer cells and gm_lib's own checks.
+``make grade`` (:mod:`gm_build.exercises.grading`) runs the student's answer cells and gm_lib's own checks.
 """
 
 from __future__ import annotations
