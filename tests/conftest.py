@@ -1,6 +1,8 @@
 """Shared fixtures. Tests never reach outside 127.0.0.1: gm_lib's loaders never download, and the tests of
 ``make data`` (tests/test_make_data.py) talk only to a Hub they start on 127.0.0.1."""
 
+import shutil
+
 import pytest
 import torch
 
@@ -58,3 +60,16 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def package_copy(tmp_path, monkeypatch):
+    """A copy of gm_lib that the key functions read as "the files on disk" instead of the real one (edits stay in
+    the copy; the code this process imported is the real one's). Caches go to ``tmp_path/cache``."""
+    from gm_lib import code_graph
+
+    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path / "cache"))
+    copy = tmp_path / "gm_lib"
+    shutil.copytree(code_graph.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(code_graph, "PACKAGE", copy)
+    return copy

@@ -22,10 +22,6 @@ import pytest
 
 from gm_lib.paths import data_root, repo_root
 
-# Not copied: what .gitignore keeps out of a commit (environments, caches, data, trained runs, generated reports).
-_SKIP = {".git", ".venv", "checkpoints", "data", "figures", "student", "__pycache__", ".pytest_cache", ".ruff_cache",
-         ".ipynb_checkpoints", "gm-lab-models.tar"}
-_REPORTS_KEPT = {"manifest.yaml", "README.md"}  # reports/ holds generated files besides these
 _INSIDE = "GM_TEST_ADDING_A_MODEL"  # set in the copy: its own run of this file has nothing to add
 
 FAMILY = '''"""SNGAN (Miyato et al. 2018, *Spectral Normalization for GANs*): the hinge loss (Lim & Ye
@@ -100,15 +96,15 @@ BULLET = ("* **SNGAN** (Miyato et al., 2018): the hinge loss $\\mathbb E\\max(0,
 
 
 def _copy_repository(destination: Path) -> Path:
+    """The files a commit would hold (git's own list: tracked, or untracked and not ignored), copied to ``destination``;
+    environments, caches, data, trained runs and generated reports stay behind."""
     root = repo_root()
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        skipped = {name for name in names if name in _SKIP}
-        if Path(folder) == root / "reports":
-            skipped |= {name for name in names if name not in _REPORTS_KEPT}
-        return skipped
-
-    shutil.copytree(root, destination, ignore=ignore, symlinks=True)
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=root,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for relative in filter(None, listed):
+        if (root / relative).is_file():  # a tracked file deleted in the work tree is not there to copy
+            (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / relative, destination / relative)
     return destination
 
 

@@ -2,7 +2,6 @@
 
 import ast
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -32,15 +31,11 @@ def _key(run) -> str:
     return run_hash(run.model, run.data, run.train, run.val)
 
 
-@pytest.fixture
-def package_copy(tmp_path, monkeypatch):
-    """A copy of gm_lib that the key functions read instead of the real one (edits stay in the copy)."""
-    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path / "cache"))
-    copy = tmp_path / "gm_lib"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(code_graph, "PACKAGE", copy)
-    with code_graph.reading_disk():  # keys of the edited files, as the report's plan takes them
-        yield copy
+@pytest.fixture(autouse=True)
+def _reading_disk():
+    """Every test here edits files (in ``package_copy``) and asks for their keys, as the report's plan does."""
+    with code_graph.reading_disk():
+        yield
 
 
 def _edit_code(path: Path) -> None:

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import importlib
-import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -58,16 +57,6 @@ def _stamps() -> dict[str, dict]:
         params = run_parameters(spec, profile="smoke", seed=0, device="cpu", precision="auto", output_dir=Path("x"))
         stamps[spec.name] = plan.stamp(spec.notebook, params)
     return stamps
-
-
-@pytest.fixture
-def package_copy(tmp_path, monkeypatch):
-    """A copy of gm_lib that the key functions read instead of the real one (edits stay in the copy)."""
-    monkeypatch.setenv("GM_CACHE_DIR", str(tmp_path / "cache"))
-    copy = tmp_path / "gm_lib"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(code_graph, "PACKAGE", copy)
-    return copy
 
 
 def _append(path: Path, line: str) -> None:
