@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from gm_lib.paths import data_root, repo_root
+from gm_lib.paths import cache_dir, data_root, repo_root
 
 _INSIDE = "GM_TEST_ADDING_A_MODEL"  # set in the copy: its own run of this file has nothing to add
 
@@ -135,8 +135,8 @@ def _add_prose(notebook: Path) -> None:
 
 def _environment(copy: Path) -> dict[str, str]:
     """The copy's gm_lib first on the path; the same data and checkpoint cache (FID weights) as this session."""
-    return {**os.environ, "PYTHONPATH": str(copy), "GM_DATA_DIR": str(data_root()), "OMP_NUM_THREADS": "1",
-            _INSIDE: "1"}
+    return {**os.environ, "PYTHONPATH": str(copy), "GM_DATA_DIR": str(data_root()),
+            "GM_CACHE_DIR": str(cache_dir(create=False)), "OMP_NUM_THREADS": "1", _INSIDE: "1"}
 
 
 def _make(copy: Path, target: str, timeout: int) -> subprocess.CompletedProcess:
