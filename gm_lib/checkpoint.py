@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gm_lib.cache import atomic_write, remove_temp_files
+from gm_lib.cache import atomic_write
 from gm_lib.saved_configs import ConfigRefused, class_path, decode_config, is_plain_json
 from gm_lib.train_config import CALL_FIELDS  # how one call runs (the time guard) may change between calls
 
@@ -40,8 +40,6 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CheckpointError",
     "History",
-    "atomic_write",
-    "remove_temp_files",
     "load_checkpoint",
     "save_checkpoint",
     "model_config_code",
